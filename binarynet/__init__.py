@@ -1,0 +1,1 @@
+"""BinaryNet (Courbariaux, Hubara, Soudry, El-Yaniv, Bengio 2016): weights and activations in {-1, +1}."""

@@ -1,0 +1,338 @@
+"""BinaryNet's building blocks (Courbariaux, Hubara et al. 2016, Train-time/binary_net.py).
+
+REPRODUCTION.md §1 is the specification: binarization (§1.1), the straight-through sign activation (§1.2),
+binary Dense/Conv2D layers (§1.3), ``compute_grads`` and ``clipping_scaling`` (§1.4), Lasagne's batch
+normalization (§1.8) and the ``train`` loop (§1.10, §1.12).
+"""
+import compat  # noqa: F401  (must precede theano and lasagne)
+
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import lasagne
+import numpy as np
+import theano
+import theano.tensor as T
+from theano.sandbox.rng_mrg import MRG_RandomStreams
+from theano.scalar.basic import UnaryScalarOp, same_out_nocomplex
+from theano.tensor.elemwise import Elemwise
+
+from binarynet import epoch_log
+from binarynet.checkpoint import Checkpoint, LoopState
+from datasets.files import atomic_output
+
+# The range lasagne.random draws layer seeds from (DropoutLayer uses the same): REPRODUCTION.md §1.3.
+SEED_HIGH = 2147462579
+
+
+def hard_sigmoid(x: T.TensorVariable) -> T.TensorVariable:
+    """hard_sigmoid(x) = clip((x+1)/2, 0, 1) (paper eq. 3)."""
+    return T.clip((x + 1.) / 2., 0, 1)
+
+
+class Round3(UnaryScalarOp):
+    """Round half away from zero, with the identity as gradient (the straight-through estimator).
+
+    The original op had only C code (C ``round``). The Python ``impl`` below agrees with it exactly:
+    NumPy's ``round`` is half-to-even, so ties are resolved by hand (REPRODUCTION.md §4 trap 4).
+    """
+
+    def impl(self, x):
+        whole = np.trunc(x)
+        tie = np.abs(x - whole) == 0.5
+        return np.where(tie, whole + np.sign(x), np.round(x)).astype(np.asarray(x).dtype)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        (x,), (z,) = inputs, outputs
+        return "%s = round(%s);" % (z, x)
+
+    def c_code_cache_version(self):
+        return (1,)
+
+    def grad(self, inputs, output_gradients):
+        return [output_gradients[0]]
+
+
+round3 = Elemwise(Round3(same_out_nocomplex, name="round3"))
+
+
+def binary_tanh_unit(x: T.TensorVariable) -> T.TensorVariable:
+    """Sign activation (paper eq. 5): +1 for x >= 0, -1 otherwise; gradient 1[|x| <= 1] (§1.2)."""
+    return 2. * round3(hard_sigmoid(x)) - 1.
+
+
+def binary_sigmoid_unit(x: T.TensorVariable) -> T.TensorVariable:
+    """0/1 step with the hard-sigmoid straight-through gradient (defined by the original, used by no script)."""
+    return round3(hard_sigmoid(x))
+
+
+def binarization(W: T.TensorVariable, H: float, binary: bool = True, deterministic: bool = False,
+                 stochastic: bool = False, srng: Optional[MRG_RandomStreams] = None) -> T.TensorVariable:
+    """Binarize W to {-H, +H} (paper eq. 1 deterministic, eq. 2 stochastic; REPRODUCTION.md §1.1).
+
+    Real-valued W is returned when ``binary`` is False, and at test time (``deterministic``) of a
+    stochastic network: stochastic BinaryConnect evaluates with the real weights (§4 trap 1).
+    """
+    if not binary or (deterministic and stochastic):
+        return W
+    p = hard_sigmoid(W / H)
+    if stochastic:
+        b = T.cast(srng.binomial(n=1, p=p, size=T.shape(p)), theano.config.floatX)
+    else:
+        # Theano 1.0.5 rounds half-to-even by default; the original ran when the default was half away
+        # from zero, which maps W = 0 to +H (§4 traps 4 and 35).
+        b = T.round(p, mode="half_away_from_zero")
+    return T.cast(T.switch(b, H, -H), theano.config.floatX)
+
+
+def _glorot(fan_in: int, fan_out: int) -> np.float32:
+    """sqrt(1.5 / (fan_in + fan_out)) in float32, the "Glorot" value of H and 1/W_LR_scale (§1.3)."""
+    return np.float32(np.sqrt(1.5 / (fan_in + fan_out)))
+
+
+class _BinaryWeights:
+    """What binary Dense and Conv2D layers share: H, W_LR_scale, the MRG stream and the 'binary' tag (§1.3)."""
+
+    def _setup_binary(self, binary: bool, stochastic: bool, H: Union[float, str],
+                      W_LR_scale: Union[float, str], fan_in: int, fan_out: int) -> Dict[str, Any]:
+        self.binary = binary
+        self.stochastic = stochastic
+        self.H = _glorot(fan_in, fan_out) if H == "Glorot" else H
+        self.W_LR_scale = np.float32(1. / _glorot(fan_in, fan_out)) if W_LR_scale == "Glorot" else W_LR_scale
+        # Drawn before W's initial values, and even when deterministic: it shifts the global np.random stream.
+        self._srng = MRG_RandomStreams(lasagne.random.get_rng().randint(1, SEED_HIGH))
+        return {"W": lasagne.init.Uniform((-self.H, self.H))} if binary else {}
+
+    def _tag_binary(self) -> None:
+        if self.binary:
+            # Replace W's tags: binary weights get their own Adam and are left out of the plain one (trap 6).
+            self.params[self.W] = {"binary"}
+
+    def _binarized_output(self, parent_get_output_for: Callable, input: T.TensorVariable,
+                          deterministic: bool, **kwargs) -> T.TensorVariable:
+        """Run the parent layer's computation with Wb in place of W; Wb stays on the layer for compute_grads."""
+        self.Wb = binarization(self.W, self.H, self.binary, deterministic, self.stochastic, self._srng)
+        W = self.W
+        self.W = self.Wb
+        try:
+            return parent_get_output_for(input, **kwargs)
+        finally:
+            self.W = W
+
+
+class DenseLayer(_BinaryWeights, lasagne.layers.DenseLayer):
+    """Lasagne DenseLayer whose forward pass uses binarized weights Wb (§1.3). W has shape (n_in, n_out)."""
+
+    def __init__(self, incoming: lasagne.layers.Layer, num_units: int, binary: bool = True,
+                 stochastic: bool = True, H: Union[float, str] = 1., W_LR_scale: Union[float, str] = "Glorot",
+                 **kwargs: Any) -> None:
+        num_inputs = int(np.prod(incoming.output_shape[1:]))
+        kwargs.update(self._setup_binary(binary, stochastic, H, W_LR_scale, num_inputs, num_units))
+        super().__init__(incoming, num_units, **kwargs)
+        self._tag_binary()
+
+    def get_output_for(self, input: T.TensorVariable, deterministic: bool = False, **kwargs: Any):
+        return self._binarized_output(super().get_output_for, input, deterministic, **kwargs)
+
+
+class Conv2DLayer(_BinaryWeights, lasagne.layers.Conv2DLayer):
+    """Lasagne Conv2DLayer with binarized filters (§1.3); fan-in/out count k = filter area (pooling ignored).
+
+    Lasagne 0.1 has no ``convolve`` method, so the swap happens around ``get_output_for`` (REPRODUCTION.md §0).
+    """
+
+    def __init__(self, incoming: lasagne.layers.Layer, num_filters: int, filter_size: Tuple[int, int],
+                 binary: bool = True, stochastic: bool = True, H: Union[float, str] = 1.,
+                 W_LR_scale: Union[float, str] = "Glorot", **kwargs: Any) -> None:
+        area = int(np.prod(filter_size))
+        fan_in, fan_out = area * incoming.output_shape[1], area * num_filters
+        kwargs.update(self._setup_binary(binary, stochastic, H, W_LR_scale, fan_in, fan_out))
+        super().__init__(incoming, num_filters, filter_size, **kwargs)
+        self._tag_binary()
+
+    def get_output_for(self, input: T.TensorVariable, deterministic: bool = False, **kwargs: Any):
+        return self._binarized_output(super().get_output_for, input, deterministic, **kwargs)
+
+
+class BatchNormLayer(lasagne.layers.Layer):
+    """Batch normalization with the semantics of Lasagne's BatchNormLayer (Ioffe & Szegedy 2015; §1.8).
+
+    Normalizes over every axis but 1 (units or channels). Training: batch mean and biased variance, and
+    the running averages move by ``alpha`` towards the batch's mean and inv_std = 1/sqrt(var + epsilon)
+    (an average of inv_std, not of the variance), applied as Theano default updates. Test
+    (``deterministic``): the running averages. Parameters in order: beta, gamma, mean, inv_std.
+    """
+
+    def __init__(self, incoming: lasagne.layers.Layer, epsilon: float = 1e-4, alpha: float = 0.1,
+                 **kwargs: Any) -> None:
+        super().__init__(incoming, **kwargs)
+        self.axes = (0,) + tuple(range(2, len(self.input_shape)))
+        self.epsilon = epsilon
+        self.alpha = alpha
+        shape = (self.input_shape[1],)
+        self.beta = self.add_param(lasagne.init.Constant(0), shape, "beta", trainable=True, regularizable=False)
+        self.gamma = self.add_param(lasagne.init.Constant(1), shape, "gamma", trainable=True, regularizable=True)
+        self.mean = self.add_param(lasagne.init.Constant(0), shape, "mean", trainable=False, regularizable=False)
+        self.inv_std = self.add_param(lasagne.init.Constant(1), shape, "inv_std",
+                                      trainable=False, regularizable=False)
+
+    def get_output_for(self, input: T.TensorVariable, deterministic: bool = False, **kwargs: Any):
+        if deterministic:
+            mean, inv_std = self.mean, self.inv_std
+        else:
+            mean = input.mean(self.axes)
+            inv_std = T.inv(T.sqrt(input.var(self.axes) + self.epsilon))
+            # Views of the running averages that carry their update; adding 0 * view puts them in the graph.
+            running_mean = theano.clone(self.mean, share_inputs=False)
+            running_inv_std = theano.clone(self.inv_std, share_inputs=False)
+            running_mean.default_update = (1 - self.alpha) * running_mean + self.alpha * mean
+            running_inv_std.default_update = (1 - self.alpha) * running_inv_std + self.alpha * inv_std
+            mean = mean + 0 * running_mean
+            inv_std = inv_std + 0 * running_inv_std
+        pattern = ["x"] * input.ndim
+        pattern[1] = 0
+        return ((input - mean.dimshuffle(pattern)) * (self.gamma * inv_std).dimshuffle(pattern)
+                + self.beta.dimshuffle(pattern))
+
+
+def compute_grads(loss: T.TensorVariable, network: lasagne.layers.Layer) -> List[T.TensorVariable]:
+    """dL/dWb for every binary layer, input to output: the gradient applied to the real W (§1.4, trap 2).
+
+    Must be called after the training output was built and before the test output (layer.Wb is the
+    training graph's then).
+    """
+    return [theano.grad(loss, wrt=layer.Wb) for layer in lasagne.layers.get_all_layers(network)
+            if layer.get_params(binary=True)]
+
+
+def clipping_scaling(updates: "OrderedDict[Any, Any]", network: lasagne.layers.Layer) -> "OrderedDict[Any, Any]":
+    """W <- clip(W + W_LR_scale * (W_adam - W), -H, H) for every binary W (Algorithm 1; §1.4, trap 3)."""
+    updates = OrderedDict(updates)
+    for layer in lasagne.layers.get_all_layers(network):
+        for param in layer.get_params(binary=True):
+            print("W_LR_scale = " + str(layer.W_LR_scale))
+            print("H = " + str(layer.H))
+            updates[param] = T.clip(param + layer.W_LR_scale * (updates[param] - param), -layer.H, layer.H)
+    return updates
+
+
+def squared_hinge_loss(output: T.TensorVariable, target: T.TensorVariable) -> T.TensorVariable:
+    """mean over batch and the 10 outputs of max(0, 1 - t*o)^2, targets in {-1, +1} (§1.7)."""
+    return T.mean(T.sqr(T.maximum(0., 1. - target * output)))
+
+
+def compile_functions(network: lasagne.layers.Layer, input: T.TensorVariable, target: T.TensorVariable,
+                      binary: bool) -> Tuple[theano.compile.Function, theano.compile.Function]:
+    """Build and compile ``train_fn(X, y, LR) -> loss`` and ``val_fn(X, y) -> [loss, err]`` as the scripts do.
+
+    Order matters (§1.10): training output, loss, binary-W gradients, Adam + clipping_scaling on the binary
+    weights, a second plain Adam on the other trainable parameters, then the deterministic test output.
+    """
+    LR = T.scalar("LR", dtype=theano.config.floatX)
+    train_output = lasagne.layers.get_output(network, deterministic=False)
+    loss = squared_hinge_loss(train_output, target)
+    if binary:
+        W = lasagne.layers.get_all_params(network, binary=True)
+        updates = lasagne.updates.adam(loss_or_grads=compute_grads(loss, network), params=W, learning_rate=LR)
+        updates = clipping_scaling(updates, network)
+        params = lasagne.layers.get_all_params(network, trainable=True, binary=False)
+        updates.update(lasagne.updates.adam(loss_or_grads=loss, params=params, learning_rate=LR))
+    else:
+        params = lasagne.layers.get_all_params(network, trainable=True)
+        updates = lasagne.updates.adam(loss_or_grads=loss, params=params, learning_rate=LR)
+    test_output = lasagne.layers.get_output(network, deterministic=True)
+    test_loss = squared_hinge_loss(test_output, target)
+    test_err = T.mean(T.neq(T.argmax(test_output, axis=1), T.argmax(target, axis=1)), dtype=theano.config.floatX)
+    train_fn = theano.function([input, target, LR], loss, updates=updates)
+    val_fn = theano.function([input, target], [test_loss, test_err])
+    return train_fn, val_fn
+
+
+def LR_decay(LR_start: float, LR_fin: float, num_epochs: int) -> float:
+    """(LR_fin / LR_start) ** (1 / num_epochs) in float64: LR_fin would be epoch num_epochs + 1's LR (§1.6)."""
+    return (LR_fin / LR_start) ** (1. / num_epochs)
+
+
+def shuffle(X: np.ndarray, y: np.ndarray, order: np.ndarray, shuffle_parts: int = 1) -> None:
+    """Permute the rows of X, y (and ``order``, their original indices) in place with the global np.random.
+
+    Each of ``shuffle_parts`` contiguous chunks is permuted by successive reshuffles of one index list;
+    rows past shuffle_parts * (N // shuffle_parts) never move (§1.10, trap 28). The permutation applies to
+    the current order, so orders compound from epoch to epoch.
+    """
+    chunk_size = len(X) // shuffle_parts
+    shuffled_range = np.arange(chunk_size)
+    for k in range(shuffle_parts):
+        np.random.shuffle(shuffled_range)
+        rows = slice(k * chunk_size, (k + 1) * chunk_size)
+        for array in (X, y, order):
+            array[rows] = array[rows][shuffled_range]
+
+
+def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, batch_size: int,
+          LR_start: float, LR_decay: float, num_epochs: int,
+          X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+          X_test: np.ndarray, y_test: np.ndarray, save_path: Optional[str] = None, shuffle_parts: int = 1,
+          checkpoint: Optional[Checkpoint] = None, log_path: Optional[str] = None) -> LoopState:
+    """The original training loop (§1.10): epochs of sequential minibatches over a reshuffled training set,
+    validation after each, the test set evaluated whenever validation error ties or beats the best.
+
+    Additions that do not change results: with ``checkpoint`` the run saves its whole state after every
+    epoch and resumes from it (X_train/y_train must then be given in their loaded order); with ``log_path``
+    the per-epoch figures also go to a JSON Lines file. ``save_path`` receives the parameters of the best
+    epoch (``np.savez`` keys arr_0..., written atomically).
+    """
+    def train_epoch(X: np.ndarray, y: np.ndarray, LR: float) -> Any:
+        loss = 0
+        batches = len(X) // batch_size
+        for i in range(batches):
+            loss += train_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size], LR)
+        return loss / batches
+
+    def val_epoch(X: np.ndarray, y: np.ndarray) -> Tuple[Any, Any]:
+        err = 0
+        loss = 0
+        batches = len(X) // batch_size
+        for i in range(batches):
+            new_loss, new_err = val_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
+            err += new_err
+            loss += new_loss
+        return err / batches * 100, loss / batches
+
+    shared = train_fn.get_shared()
+    state = checkpoint.load(shared) if checkpoint is not None else None
+    if state is None:
+        state = LoopState(LR=LR_start, order=np.arange(len(X_train)))
+        shuffle(X_train, y_train, state.order, shuffle_parts)
+    else:
+        print("Resuming after epoch %d from %s" % (state.epoch, checkpoint.path))
+        X_train[:] = X_train[state.order]
+        y_train[:] = y_train[state.order]
+
+    for epoch in range(state.epoch, num_epochs):
+        start_time = time.time()
+        train_loss = train_epoch(X_train, y_train, state.LR)
+        shuffle(X_train, y_train, state.order, shuffle_parts)
+        val_err, val_loss = val_epoch(X_val, y_val)
+        if val_err <= state.best_val_err:
+            state.best_val_err = val_err
+            state.best_epoch = epoch + 1
+            state.test_err, state.test_loss = val_epoch(X_test, y_test)
+            if save_path is not None:
+                with atomic_output(save_path) as f:
+                    np.savez(f, *lasagne.layers.get_all_param_values(model))
+        values = {"epoch": epoch + 1, "num_epochs": num_epochs, "seconds": time.time() - start_time,
+                  "LR": state.LR, "training_loss": train_loss, "validation_loss": val_loss,
+                  "validation_error_rate": val_err, "best_epoch": state.best_epoch,
+                  "best_validation_error_rate": state.best_val_err,
+                  "test_loss": state.test_loss, "test_error_rate": state.test_err}
+        print("\n".join(epoch_log.console_lines(values)), flush=True)
+        state.history.append(epoch_log.record(values))
+        state.LR *= LR_decay
+        state.epoch = epoch + 1
+        if checkpoint is not None:
+            checkpoint.save(state, shared)
+        if log_path is not None:
+            epoch_log.write_jsonl(log_path, state.history)
+    return state

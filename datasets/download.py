@@ -1,0 +1,37 @@
+"""``python -m datasets.download NAME...``: fetch datasets into ``$PYLEARN2_DATA_PATH`` in pylearn2's layout.
+
+Every file is checksum-verified and written atomically; rerunning skips what is already in place.
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from datasets import mnist
+from datasets.files import DatasetError
+from datasets.paths import data_root
+
+DATASETS: Dict[str, Callable[[Path], None]] = {
+    "mnist": mnist.download,
+}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="+", choices=sorted(DATASETS) + ["all"], help="datasets to fetch")
+    parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
+    args = parser.parse_args(argv)
+    names = sorted(DATASETS) if "all" in args.names else args.names
+    try:
+        root = data_root(args.data_path)
+        for name in names:
+            print("%s -> %s" % (name, root))
+            DATASETS[name](root)
+    except DatasetError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""End to end on real MNIST (CPU, a small MLP): it learns, and a killed run resumes to the same result."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--num-epochs", "4", "--num-units", "256", "--n-hidden-layers", "2",
+         "--train-size", "5000", "--valid-size", "1000", "--test-size", "1000"]
+
+pytestmark = pytest.mark.slow
+
+
+def command(data_root: Path, output_dir: Path):
+    return [sys.executable, "-m", "binarynet.mnist", *SMALL, "--data-path", str(data_root),
+            "--output-dir", str(output_dir)]
+
+
+def finish(data_root: Path, output_dir: Path) -> str:
+    done = subprocess.run(command(data_root, output_dir), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(real_mnist_root, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("straight")
+    return output_dir, finish(real_mnist_root, output_dir)
+
+
+def test_one_epoch_learns_and_the_log_has_the_original_structure(uninterrupted):
+    output_dir, stdout = uninterrupted
+    log = [json.loads(line) for line in (output_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+    assert log[0]["validation_error_rate"] < 40, "chance is 90 %"
+    lines = stdout.splitlines()
+    head = lines[:lines.index("Loading MNIST dataset...")]
+    assert [line.split(" = ")[0] for line in head] == [
+        "batch_size", "alpha", "epsilon", "num_units", "n_hidden_layers", "num_epochs", "dropout_in",
+        "dropout_hidden", "activation", "binary", "stochastic", "H", "W_LR_scale", "LR_start", "LR_fin",
+        "LR_decay", "save_path", "shuffle_parts"]
+    building = lines[lines.index("Building the MLP...") + 1:lines.index("Training...")]
+    assert [line.split(" = ")[0] for line in building] == ["W_LR_scale", "H"] * 3
+    epoch_1 = lines.index("Training...") + 1
+    assert lines[epoch_1].startswith("Epoch 1 of 4 took ")
+    assert lines[epoch_1 + 3] == "  validation loss:               %r" % log[0]["validation_loss"]
+    with np.load(output_dir / "mnist_parameters.npz", allow_pickle=False) as params:
+        assert len(params.files) == 3 * 6  # per block: W, b, beta, gamma, mean, inv_std
+        assert params["arr_0"].shape == (784, 256) and np.abs(params["arr_0"]).max() <= 1
+
+
+def test_a_killed_run_resumes_to_the_same_parameters(real_mnist_root, uninterrupted, tmp_path):
+    straight_dir, _ = uninterrupted
+    output_dir = tmp_path / "killed"
+    process = subprocess.Popen(command(real_mnist_root, output_dir), cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while not (output_dir / "checkpoint.npz").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_after = len((output_dir / "log.jsonl").read_text().splitlines())
+    assert killed_after < 4, "the kill came too late to test anything"
+
+    stdout = finish(real_mnist_root, output_dir)
+    assert "Resuming after epoch %d" % killed_after in stdout
+    with np.load(straight_dir / "checkpoint.npz", allow_pickle=False) as expected, \
+            np.load(output_dir / "checkpoint.npz", allow_pickle=False) as resumed:
+        assert expected.files == resumed.files
+        for key in expected.files:
+            if key != "history":  # holds the epoch durations
+                np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
+    strip = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+                          for line in path.read_text().splitlines()]
+    assert strip(output_dir / "log.jsonl") == strip(straight_dir / "log.jsonl")

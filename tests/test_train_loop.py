@@ -1,0 +1,162 @@
+"""The train() loop of §1.10 with stand-in train/val functions (no Theano compile), and checkpoint/resume."""
+import compat  # noqa: F401
+
+import json
+
+import lasagne
+import numpy as np
+import pytest
+import theano
+
+from binarynet import binary_net as bn
+from binarynet.checkpoint import Checkpoint, CheckpointMismatch
+
+f32 = np.float32
+BATCH = 10
+
+
+class FakeFunctions:
+    """train_fn/val_fn stand-ins: the scripted validation error of epoch e is VAL_ERR[e - 1] (a fraction)."""
+
+    VAL_ERR = (.5, .4, .4, .45, .3)
+
+    def __init__(self, interrupt_at_epoch=None, epochs_done=0):
+        self.weight = theano.shared(f32(0), name="w")  # state that train_fn updates, to be checkpointed
+        self.train_batches = []
+        self.test_calls = 0
+        self.epoch = 0
+        self.epochs_done = epochs_done  # epochs a resumed run skips
+        self.interrupt_at_epoch = interrupt_at_epoch
+
+    def get_shared(self):
+        return [self.weight]
+
+    def __call__(self, X, y, LR):  # train_fn: two batches per epoch
+        self.epoch = self.epochs_done + len(self.train_batches) // 2 + 1
+        if self.epoch == self.interrupt_at_epoch:
+            raise KeyboardInterrupt
+        self.train_batches.append((X[:, 0].copy(), LR))
+        self.weight.set_value(self.weight.get_value() + f32(LR) * X.sum())
+        return np.array(X.mean(), dtype=f32)
+
+    def val_fn(self, X, y):
+        if X[0, 0] >= 1000:  # the test set
+            self.test_calls += 1
+            return [np.array(.2, dtype=f32), np.array(.1 * self.epoch, dtype=f32)]
+        return [np.array(1., dtype=f32), np.array(self.VAL_ERR[self.epoch - 1], dtype=f32)]
+
+
+def data():
+    X_train = np.arange(25, dtype=f32)[:, None] * np.ones((1, 3), f32)  # 25 rows: 2 batches, 5 dropped
+    X_val = np.zeros((20, 3), f32) + 500
+    X_test = np.zeros((10, 3), f32) + 1000
+    return X_train, np.arange(25), X_val, np.zeros(20), X_test, np.zeros(10)
+
+
+def model():
+    return lasagne.layers.DenseLayer(lasagne.layers.InputLayer((None, 3)), 2)
+
+
+def run(fns, tmp_path, num_epochs=5, checkpoint=None, save=True, log=True):
+    X_train, y_train, X_val, y_val, X_test, y_test = data()
+    net = model()
+    state = bn.train(fns, fns.val_fn, net, BATCH, .5, .5, num_epochs, X_train, y_train, X_val, y_val, X_test,
+                     y_test, save_path=str(tmp_path / "best.npz") if save else None, checkpoint=checkpoint,
+                     log_path=str(tmp_path / "log.jsonl") if log else None)
+    return state, X_train, y_train
+
+
+def test_loop_schedule_model_selection_and_console_lines(tmp_path, capsys):
+    np.random.seed(1234)
+    fns = FakeFunctions()
+    state, X_train, y_train = run(fns, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+
+    # floor(25 / 10) = 2 sequential batches per epoch; the LR of epoch e is 0.5 * 0.5**(e-1).
+    assert [LR for _, LR in fns.train_batches] == [.5, .5, .25, .25, .125, .125, .0625, .0625, .03125, .03125]
+    assert all(len(rows) == BATCH for rows, _ in fns.train_batches)
+    # Validation 40 % ties at epoch 3: ties count, so best epoch 3; epoch 4 is worse: test numbers are stale.
+    assert [r["best_epoch"] for r in state.history] == [1, 2, 3, 3, 5]
+    assert [r["validation_error_rate"] for r in state.history] == pytest.approx([50, 40, 40, 45, 30])
+    assert [r["test_error_rate"] for r in state.history] == pytest.approx([10, 20, 30, 30, 50])
+    assert fns.test_calls == 4 * 1  # one test batch, evaluated at epochs 1, 2, 3 and 5
+    assert len(lines) == 5 * 9
+    assert lines[0].startswith("Epoch 1 of 5 took ") and lines[0].endswith("s")
+    assert [line[:33] for line in lines[1:9]] == [
+        "  LR:                            ", "  training loss:                 ",
+        "  validation loss:               ", "  validation error rate:         ",
+        "  best epoch:                    ", "  best validation error rate:    ",
+        "  test loss:                     ", "  test error rate:               "]
+    assert lines[4].endswith("%") and lines[5] == "  best epoch:                    1"
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert logged == state.history
+    with np.load(tmp_path / "best.npz", allow_pickle=False) as saved:
+        assert sorted(saved.files) == ["arr_0", "arr_1"]
+
+
+def test_shuffle_matches_list_shuffles_and_compounds():
+    np.random.seed(1234)
+    X = np.arange(30, dtype=f32).reshape(10, 3)
+    y, order = np.arange(10) * 2, np.arange(10)
+    X0 = X.copy()
+    bn.shuffle(X, y, order)
+    bn.shuffle(X, y, order)
+
+    np.random.seed(1234)
+    p0, p1 = list(range(10)), list(range(10))
+    np.random.shuffle(p0)  # the original shuffles a Python list range(N), once per call
+    np.random.shuffle(p1)
+    expected = np.array(p0)[p1]  # cumulative: the second permutation applies to the shuffled order
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(X, X0[expected])
+    np.testing.assert_array_equal(y, expected * 2)
+
+
+def test_shuffle_parts_permutes_each_chunk_with_successive_reshuffles():
+    np.random.seed(7)
+    X, y, order = np.arange(11, dtype=f32)[:, None], np.arange(11), np.arange(11)
+    bn.shuffle(X, y, order, shuffle_parts=3)
+
+    np.random.seed(7)
+    perm = list(range(3))
+    expected = []
+    for k in range(3):
+        np.random.shuffle(perm)  # the same list, reshuffled for each chunk
+        expected += [3 * k + i for i in perm]
+    np.testing.assert_array_equal(order, expected + [9, 10])  # rows past 3 * (11 // 3) never move
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    np.random.seed(1234)
+    straight = FakeFunctions()
+    expected, X_expected, _ = run(straight, tmp_path / "a", checkpoint=Checkpoint(tmp_path / "a" / "ckpt.npz", {}))
+    random_after = np.random.randint(1 << 30)
+
+    np.random.seed(1234)
+    ckpt = Checkpoint(tmp_path / "b" / "ckpt.npz", {})
+    with pytest.raises(KeyboardInterrupt):
+        run(FakeFunctions(interrupt_at_epoch=3), tmp_path / "b", checkpoint=ckpt)
+    np.random.seed(999)  # the resumed process starts from the same seed in reality; anything must do
+    resumed_fns = FakeFunctions(epochs_done=2)
+    resumed, X_resumed, _ = run(resumed_fns, tmp_path / "b", checkpoint=ckpt)
+
+    assert [LR for _, LR in resumed_fns.train_batches] == [.125, .125, .0625, .0625, .03125, .03125]
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in expected.history]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
+    assert resumed_fns.weight.get_value() == straight.weight.get_value()
+    np.testing.assert_array_equal(resumed.order, expected.order)
+    np.testing.assert_array_equal(X_resumed, X_expected)
+    assert np.random.randint(1 << 30) == random_after
+    assert [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()] == \
+        resumed.history
+
+
+def test_checkpoint_refuses_other_settings_and_other_networks(tmp_path):
+    np.random.seed(1)
+    fns = FakeFunctions()
+    run(fns, tmp_path, num_epochs=1, checkpoint=Checkpoint(tmp_path / "ckpt.npz", {"num_units": 4096}))
+    with pytest.raises(CheckpointMismatch, match="num_units"):
+        Checkpoint(tmp_path / "ckpt.npz", {"num_units": 2048}).load(fns.get_shared())
+    with pytest.raises(CheckpointMismatch, match="another network"):
+        Checkpoint(tmp_path / "ckpt.npz", {"num_units": 4096}).load([theano.shared(f32(0), name="v")])
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
