@@ -96,4 +96,5 @@ if not numpy.__version__.startswith("1.24."):
 if problems:
     sys.exit("install.sh: unexpected stack: " + "; ".join(problems))
 EOF
+touch "$venv/.setup-done"  # the Makefile's sign that setup has run
 echo "install.sh: stack ready in $venv"

@@ -1,0 +1,93 @@
+# BinaryNet / BinaryConnect reproduction. `make help` lists the targets; README.md explains them.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+INSTALL_FLAGS ?=
+export PYLEARN2_DATA_PATH ?= $(CURDIR)/data
+export SVHN_LOCAL_PATH ?= $(PYLEARN2_DATA_PATH)/local
+RUNS ?= runs
+ARGS ?=
+
+SMOKE_MNIST := --num-epochs 3 --num-units 256 --n-hidden-layers 2 --train-size 5000 --valid-size 1000 --test-size 1000
+
+IMAGE ?= binarized-nets:latest
+DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
+	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
+
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke benchmark-mnist \
+	download download-mnist download-cifar10 download-svhn cifar10-whitened svhn-h5 svhn-preprocess \
+	docker-build docker-shell
+
+help:
+	@echo "make mnist            set up, fetch MNIST, train BinaryNet MNIST with the paper's settings (ARGS=... adds flags)"
+	@echo "make test             set up, run the test suite (make test-fast skips the real-data training runs)"
+	@echo "make mnist-smoke      a small BinaryNet MNIST run that finishes on a CPU in minutes"
+	@echo "make benchmark-mnist  seconds per iteration and per epoch of the paper-size MLP on this device"
+	@echo "make download         fetch every dataset (or download-mnist, download-cifar10, download-svhn)"
+	@echo "make cifar10-whitened | svhn-h5 | svhn-preprocess   build derived datasets"
+	@echo "make selfcheck        versions of the stack, and the GPU Theano sees (selfcheck-gpu fails without one)"
+	@echo "make docker-build | docker-shell | docker-TARGET    the CUDA image; docker-mnist runs 'make mnist' in it"
+
+# The one install recipe: docker/install.sh (the Dockerfile runs it too).
+setup:
+	bash docker/install.sh --venv $(VENV) $(INSTALL_FLAGS)
+
+$(STAMP):
+	$(MAKE) --no-print-directory setup
+
+test: $(STAMP)
+	$(PYTHON) -m pytest
+
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/hadolint docker/Dockerfile
+
+selfcheck: $(STAMP)
+	$(PYTHON) -m compat.selfcheck
+
+selfcheck-gpu: $(STAMP)
+	$(PYTHON) -m compat.selfcheck --require-gpu
+
+download: $(STAMP)
+	$(PYTHON) -m datasets.download all
+
+download-%: $(STAMP)
+	$(PYTHON) -m datasets.download $*
+
+mnist: download-mnist
+	mkdir -p $(RUNS)/binarynet-mnist
+	$(PYTHON) -u -m binarynet.mnist --output-dir $(RUNS)/binarynet-mnist $(ARGS) 2>&1 \
+		| tee -a $(RUNS)/binarynet-mnist/console.log
+
+mnist-smoke: download-mnist
+	mkdir -p $(RUNS)/binarynet-mnist-smoke
+	$(PYTHON) -u -m binarynet.mnist --output-dir $(RUNS)/binarynet-mnist-smoke $(SMOKE_MNIST) $(ARGS) 2>&1 \
+		| tee -a $(RUNS)/binarynet-mnist-smoke/console.log
+
+benchmark-mnist: $(STAMP)
+	$(PYTHON) -m benchmarks.mnist_mlp $(ARGS)
+
+cifar10-whitened: $(STAMP)
+	$(PYTHON) -m datasets.cifar10_whitened $(ARGS)
+
+svhn-h5: $(STAMP)
+	$(PYTHON) -m datasets.svhn_h5 $(ARGS)
+
+svhn-preprocess: $(STAMP)
+	$(PYTHON) -m binaryconnect.svhn_preprocessing $(ARGS)
+
+docker-build:
+	docker build -f docker/Dockerfile -t $(IMAGE) .
+
+docker-shell:
+	mkdir -p $(RUNS) $(PYLEARN2_DATA_PATH)
+	docker run -it $(DOCKER_OPTS) $(IMAGE) bash
+
+docker-%:
+	mkdir -p $(RUNS) $(PYLEARN2_DATA_PATH)
+	docker run $(DOCKER_OPTS) $(IMAGE) make $* ARGS="$(ARGS)"

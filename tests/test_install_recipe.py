@@ -1,0 +1,56 @@
+"""One install recipe (docker/install.sh) for the image, `make setup` and CI: no second copy of its steps."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILE = (REPO / "docker" / "Dockerfile").read_text()
+
+
+def instructions(keyword):
+    """The Dockerfile's instructions of one kind, continuation lines joined."""
+    joined = re.sub(r"\\\n", " ", DOCKERFILE)
+    return [line[len(keyword):].strip() for line in joined.splitlines() if line.startswith(keyword + " ")]
+
+
+def test_the_image_installs_only_through_the_recipe():
+    runs = instructions("RUN")
+    assert any("docker/install.sh --gpu" in run for run in runs)
+    for run in runs:
+        assert not re.search(r"apt-get\s+install|pip\d?\s+install|python\S*\s+-m\s+pip", run), run
+
+
+def test_base_image_pinned_by_digest_and_packages_by_snapshot():
+    assert re.search(r"^FROM debian:bookworm-\S+@sha256:[0-9a-f]{64}$", DOCKERFILE, re.M)
+    assert re.search(r"snapshot\.debian\.org/archive/debian/\$\{SNAPSHOT\}", DOCKERFILE)
+    for name in ("requirements.txt", "requirements-lint.txt"):
+        text = re.sub(r"\\\n", " ", (REPO / "docker" / name).read_text())
+        pins = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert pins and all(re.search(r"==\S+ +--hash=sha256:[0-9a-f]{64}", line) for line in pins)
+
+
+def test_image_runs_theano_on_the_gpu_without_cudnn_as_non_root():
+    env = " ".join(instructions("ENV"))
+    flags = re.search(r"THEANO_FLAGS=(\S+)", env).group(1).split(",")
+    assert {"device=cuda", "floatX=float32", "dnn.enabled=False"} <= set(flags)
+    assert "NVIDIA_VISIBLE_DEVICES=all" in env and "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env
+    assert instructions("USER") == ["1000:1000"]
+    packages = [line for line in (REPO / "docker" / "apt-packages-gpu.txt").read_text().splitlines()
+                if line and not line.startswith("#")]
+    assert packages and not any("cudnn" in package for package in packages)
+
+
+def test_make_setup_and_ci_run_the_same_recipe():
+    setup = subprocess.run(["make", "-n", "setup"], cwd=REPO, capture_output=True, text=True).stdout
+    assert "bash docker/install.sh" in setup
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make setup" in ci and "make test" in ci and "make lint" in ci
+
+
+def test_the_recipe_is_idempotent():
+    venv = Path(sys.executable).parents[1]
+    done = subprocess.run(["bash", "docker/install.sh", "--no-apt", "--venv", str(venv)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "stack ready" in done.stdout
