@@ -9,6 +9,7 @@ INSTALL_FLAGS ?=
 export PYLEARN2_DATA_PATH ?= $(CURDIR)/data
 export SVHN_LOCAL_PATH ?= $(PYLEARN2_DATA_PATH)/local
 RUNS ?= runs
+DOWNLOADS := download-mnist download-cifar10 download-svhn
 ARGS ?=
 
 SMOKE_MNIST := --num-epochs 3 --num-units 256 --n-hidden-layers 2 --train-size 5000 --valid-size 1000 --test-size 1000
@@ -17,8 +18,8 @@ IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke benchmark-mnist \
-	download download-mnist download-cifar10 download-svhn cifar10-whitened svhn-h5 svhn-preprocess \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke benchmark-mnist benchmark-svhn-h5 \
+	download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell
 
 help:
@@ -26,6 +27,7 @@ help:
 	@echo "make test             set up, run the test suite (make test-fast skips the real-data training runs)"
 	@echo "make mnist-smoke      a small BinaryNet MNIST run that finishes on a CPU in minutes"
 	@echo "make benchmark-mnist  seconds per iteration and per epoch of the paper-size MLP on this device"
+	@echo "make benchmark-svhn-h5  peak memory and speed of building the SVHN h5 files (synthetic inputs)"
 	@echo "make download         fetch every dataset (or download-mnist, download-cifar10, download-svhn)"
 	@echo "make cifar10-whitened | svhn-h5 | svhn-preprocess   build derived datasets"
 	@echo "make selfcheck        versions of the stack, and the GPU Theano sees (selfcheck-gpu fails without one)"
@@ -56,7 +58,8 @@ selfcheck-gpu: $(STAMP)
 download: $(STAMP)
 	$(PYTHON) -m datasets.download all
 
-download-%: $(STAMP)
+# A static pattern rule (make skips plain pattern rules for .PHONY targets).
+$(DOWNLOADS): download-%: $(STAMP)
 	$(PYTHON) -m datasets.download $*
 
 mnist: download-mnist
@@ -72,10 +75,13 @@ mnist-smoke: download-mnist
 benchmark-mnist: $(STAMP)
 	$(PYTHON) -m benchmarks.mnist_mlp $(ARGS)
 
-cifar10-whitened: $(STAMP)
+benchmark-svhn-h5: $(STAMP)
+	$(PYTHON) -m benchmarks.svhn_h5 $(ARGS)
+
+cifar10-whitened: download-cifar10
 	$(PYTHON) -m datasets.cifar10_whitened $(ARGS)
 
-svhn-h5: $(STAMP)
+svhn-h5: download-svhn
 	$(PYTHON) -m datasets.svhn_h5 $(ARGS)
 
 svhn-preprocess: $(STAMP)

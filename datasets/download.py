@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from datasets import mnist
-from datasets.files import DatasetError
+from datasets import cifar10, mnist, svhn
+from datasets.files import exit_status
 from datasets.paths import data_root
 
 DATASETS: Dict[str, Callable[[Path], None]] = {
+    "cifar10": cifar10.download,
     "mnist": mnist.download,
+    "svhn": svhn.download,
 }
 
 
@@ -22,15 +24,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
     args = parser.parse_args(argv)
     names = sorted(DATASETS) if "all" in args.names else args.names
-    try:
+
+    def fetch_all() -> None:
         root = data_root(args.data_path)
         for name in names:
             print("%s -> %s" % (name, root))
             DATASETS[name](root)
-    except DatasetError as error:
-        print("error: %s" % error, file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_status(fetch_all)
 
 
 if __name__ == "__main__":

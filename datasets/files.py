@@ -2,16 +2,27 @@
 import contextlib
 import hashlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 class DatasetError(Exception):
     """A dataset file is missing, corrupt or malformed; the message names the command that fixes it."""
+
+
+def exit_status(action: Callable[[], object]) -> int:
+    """Run a command's ``action``: 0 when it succeeds, 1 with a one-line ``error:`` on stderr for a DatasetError."""
+    try:
+        action()
+    except DatasetError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return 1
+    return 0
 
 
 @dataclass(frozen=True)
@@ -47,21 +58,29 @@ def verify(path: PathLike, expected: Checksum, fix: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: PathLike) -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` in one rename.
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """A hidden temporary path beside ``path`` for a writer that needs a file name (PyTables, np.savez).
 
-    A crash or an exception leaves ``path`` as it was (old content or absent) and removes the temporary file.
+    On success the file is synced and renamed to ``path`` in one step; a crash or an exception leaves
+    ``path`` as it was (old content or absent) and removes the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[BinaryIO]:
+    """``atomic_path`` as an open binary stream: ``path`` gets the bytes only if the block completes."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f

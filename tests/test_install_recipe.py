@@ -54,3 +54,12 @@ def test_the_recipe_is_idempotent():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "stack ready" in done.stdout
+
+
+def test_dataset_targets_run_their_download():
+    """Each download-NAME target runs the downloader (make skips plain pattern rules for .PHONY targets)."""
+    for name in ("mnist", "cifar10", "svhn"):
+        dry_run = subprocess.run(["make", "-n", "download-" + name], cwd=REPO, capture_output=True, text=True)
+        assert "-m datasets.download %s" % name in dry_run.stdout, dry_run.stdout + dry_run.stderr
+    mnist = subprocess.run(["make", "-n", "mnist"], cwd=REPO, capture_output=True, text=True).stdout
+    assert mnist.index("-m datasets.download mnist") < mnist.index("-m binarynet.mnist")

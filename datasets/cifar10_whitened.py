@@ -1,0 +1,112 @@
+"""``python -m datasets.cifar10_whitened``: BinaryConnect's ``pylearn2_gcn_whitened`` CIFAR-10 (§2.5, §3.2).
+
+What pylearn2's ``make_cifar10_gcn_whitened.py`` computes: GCN with scale 55 on the 50,000 training and the 10,000
+test images, a ZCA (filter_bias 0.1) fitted on all 50,000 GCN'd training rows (validation rows included, §4 trap 16)
+and applied to both sets. Written to ``$PYLEARN2_DATA_PATH/cifar10/pylearn2_gcn_whitened/`` as ``train.npz``,
+``test.npz`` (X float32 (N, 3072), y uint8 (N, 1)) and ``preprocessor.npz`` (mean, P, inverse) in place of
+pylearn2's pickles, so loading them never runs pickle. The values are platform dependent in their last bits (REPRODUCTION.md §5).
+"""
+import argparse
+import sys
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from datasets import cifar10
+from datasets.files import DatasetError, PathLike, atomic_output, exit_status
+from datasets.paths import data_root
+from datasets.zca import ZCA
+
+BUILD_COMMAND = "make cifar10-whitened"
+FOLDER = "pylearn2_gcn_whitened"
+GCN_SCALE = 55.
+SETS = ("train", "test")
+
+
+def output_folder(root: Path) -> Path:
+    """Where the whitened set lives under the data root."""
+    return root / "cifar10" / FOLDER
+
+
+def save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` as an uncompressed .npz under ``path`` in one atomic rename."""
+    with atomic_output(path) as f:
+        np.savez(f, **arrays)
+
+
+def load_arrays(path: PathLike, expected: Dict[str, str]) -> Dict[str, np.ndarray]:
+    """Read the arrays named in ``expected`` (name -> dtype) from a .npz, without pickle; DatasetError if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError("%s is missing: run `%s`" % (path, BUILD_COMMAND))
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in expected}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise DatasetError("%s is unreadable (%s): run `%s`" % (path, error, BUILD_COMMAND)) from error
+    for name, dtype in expected.items():
+        if arrays[name].dtype != dtype:
+            raise DatasetError("%s: %s is %s, expected %s: run `%s`"
+                               % (path, name, arrays[name].dtype, dtype, BUILD_COMMAND))
+    return arrays
+
+
+class GCNWhitenedCIFAR10:
+    """The role of BinaryConnect's ``ZCA_Dataset`` over ``train.pkl``/``test.pkl`` (§2.5).
+
+    ``GCNWhitenedCIFAR10('train', 0, 45000)`` is the training set, ``('train', 45000, 50000)`` the validation
+    set, ``('test')`` the test set; ``X`` (N, 3072) float32, channel-major rows; ``y`` (N, 1) uint8.
+    """
+
+    def __init__(self, which_set: str, start: Optional[int] = None, stop: Optional[int] = None,
+                 path: Optional[str] = None) -> None:
+        if which_set not in SETS:
+            raise ValueError("which_set must be 'train' or 'test', not %r" % (which_set,))
+        file = output_folder(data_root(path)) / (which_set + ".npz")
+        arrays = load_arrays(file, {"X": "float32", "y": "uint8"})
+        X, y = arrays["X"], arrays["y"]
+        if X.ndim != 2 or X.shape[1] != cifar10.N_FEATURES or y.shape != (len(X), 1):
+            raise DatasetError("%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
+                               % (file, X.shape, y.shape, cifar10.N_FEATURES, BUILD_COMMAND))
+        self.X = cifar10.take_rows(X, start, stop)
+        self.y = cifar10.take_rows(y, start, stop)
+
+
+def load_preprocessor(path: Optional[str] = None) -> ZCA:
+    """The fitted ZCA (pylearn2's ``preprocessor.pkl``: loaded by the script, never applied again)."""
+    arrays = load_arrays(output_folder(data_root(path)) / "preprocessor.npz",
+                         {"mean": "float32", "P": "float32", "inverse": "float32"})
+    zca = ZCA()
+    zca.mean_, zca.P_, zca.inv_P_ = arrays["mean"], arrays["P"], arrays["inverse"]
+    return zca
+
+
+def build(root: Path) -> None:
+    """GCN(55) both sets, fit ZCA on all training rows, whiten both, write the three .npz files."""
+    folder = output_folder(root)
+    print("loading CIFAR-10 'train' with GCN(scale=%g)" % GCN_SCALE, flush=True)
+    # cifar10.CHECKSUMS is looked up now (not bound as a default) so that tests can substitute their own.
+    train = cifar10.CIFAR10("train", gcn=GCN_SCALE, path=str(root), checksums=cifar10.CHECKSUMS)
+    print("fitting ZCA (filter_bias 0.1) on %d x %d rows" % train.X.shape, flush=True)
+    zca = ZCA().fit(train.X)
+    print("whitening 'train' and writing %s" % (folder / "train.npz"), flush=True)
+    save_arrays(folder / "train.npz", X=zca.apply(train.X, out=train.X), y=train.y)
+    del train
+    print("loading CIFAR-10 'test' with GCN(scale=%g), whitening it" % GCN_SCALE, flush=True)
+    test = cifar10.CIFAR10("test", gcn=GCN_SCALE, path=str(root), checksums=cifar10.CHECKSUMS)
+    save_arrays(folder / "test.npz", X=zca.apply(test.X, out=test.X), y=test.y)
+    save_arrays(folder / "preprocessor.npz", mean=zca.mean_, P=zca.P_, inverse=zca.inv_P_)
+    print("wrote train.npz, test.npz and preprocessor.npz in %s" % folder, flush=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
+    args = parser.parse_args(argv)
+    return exit_status(lambda: build(data_root(args.data_path)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

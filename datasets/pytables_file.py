@@ -1,0 +1,29 @@
+"""The PyTables layout of pylearn2's ``DenseDesignMatrixPyTables`` files (the SVHN h5 files; REPRODUCTION.md §3.3).
+
+File title "SVHN Dataset"; group ``/Data`` (title "Data"); CArrays ``/Data/X`` (N, 3072) "Data values" and
+``/Data/y`` (N, 10) "Data targets", both Float32 (pylearn2's y atom is Float32 too), blosc level 5.
+"""
+from pathlib import Path
+from typing import Tuple, Union
+
+import tables
+
+TITLE = "SVHN Dataset"
+FILTERS = tables.Filters(complib="blosc", complevel=5)
+SLAB = 5000  # rows pylearn2 writes (and preprocesses) at a time
+
+
+def create(path: Union[str, Path], n_rows: int, n_features: int = 3072, n_classes: int = 10) -> tables.File:
+    """Create (truncate) an h5 file with empty ``/Data/X`` and ``/Data/y``; the caller fills and closes it."""
+    h5 = tables.open_file(str(path), mode="w", title=TITLE)
+    group = h5.create_group(h5.root, "Data", "Data")
+    h5.create_carray(group, "X", atom=tables.Float32Atom(), shape=(n_rows, n_features), title="Data values",
+                     filters=FILTERS)
+    h5.create_carray(group, "y", atom=tables.Float32Atom(), shape=(n_rows, n_classes), title="Data targets",
+                     filters=FILTERS)
+    return h5
+
+
+def data_nodes(h5: tables.File) -> Tuple[tables.CArray, tables.CArray]:
+    """``(/Data/X, /Data/y)`` of an open file."""
+    return h5.get_node("/Data", "X"), h5.get_node("/Data", "y")
