@@ -18,14 +18,15 @@ IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke benchmark-mnist benchmark-svhn-h5 \
-	download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke compare benchmark-mnist \
+	benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell
 
 help:
 	@echo "make mnist            set up, fetch MNIST, train BinaryNet MNIST with the paper's settings (ARGS=... adds flags)"
 	@echo "make test             set up, run the test suite (make test-fast skips the real-data training runs)"
 	@echo "make mnist-smoke      a small BinaryNet MNIST run that finishes on a CPU in minutes"
+	@echo "make compare          each run's test error beside the paper's: a table, and $(RUNS)/comparison.svg"
 	@echo "make benchmark-mnist  seconds per iteration and per epoch of the paper-size MLP on this device"
 	@echo "make benchmark-svhn-h5  peak memory and speed of building the SVHN h5 files (synthetic inputs)"
 	@echo "make download         fetch every dataset (or download-mnist, download-cifar10, download-svhn)"
@@ -71,6 +72,9 @@ mnist-smoke: download-mnist
 	mkdir -p $(RUNS)/binarynet-mnist-smoke
 	$(PYTHON) -u -m binarynet.mnist --output-dir $(RUNS)/binarynet-mnist-smoke $(SMOKE_MNIST) $(ARGS) 2>&1 \
 		| tee -a $(RUNS)/binarynet-mnist-smoke/console.log
+
+compare: $(STAMP)
+	$(PYTHON) -m results.compare --runs $(RUNS) $(ARGS)
 
 benchmark-mnist: $(STAMP)
 	$(PYTHON) -m benchmarks.mnist_mlp $(ARGS)

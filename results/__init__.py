@@ -1,0 +1,1 @@
+"""Reproduced test errors beside the papers' numbers: ``python -m results.compare`` (``make compare``)."""
