@@ -22,6 +22,7 @@ from datasets import pytables_file, svhn
 from datasets.files import DatasetError, exit_status
 from datasets.gcn import global_contrast_normalize
 from datasets.lcn import ALL_CHANNELS, FAITHFUL_CHANNELS, lcn_rows
+from datasets.paths import folder_from_env
 
 SETS = ("splitted_train", "valid", "test")
 DEVIATION = "a DEVIATION from the original, whose LeCunLCN normalizes channel 0 only"
@@ -35,11 +36,8 @@ UNMARKED_PROCESSED = ("%s holds preprocessed-looking values but no completion ma
 
 def local_root(explicit: Optional[str] = None) -> Path:
     """The output folder: ``explicit`` if given, else ``$SVHN_LOCAL_PATH`` (§2.6)."""
-    root = explicit or os.environ.get("SVHN_LOCAL_PATH")
-    if not root:
-        raise DatasetError("SVHN_LOCAL_PATH is not set: export SVHN_LOCAL_PATH=/path/to/local/SVHN "
+    return folder_from_env(explicit, "SVHN_LOCAL_PATH", "export SVHN_LOCAL_PATH=/path/to/local/SVHN "
                            "(make sets it to $PYLEARN2_DATA_PATH/local), or pass --local-path")
-    return Path(root)
 
 
 def recipe(channels: Sequence[int]) -> str:

@@ -18,6 +18,7 @@ from datasets.fetch import fetch
 from datasets.files import Checksum, DatasetError, atomic_output, verify
 from datasets.gcn import global_contrast_normalize
 from datasets.paths import data_root
+from datasets.rows import take_rows
 
 DOWNLOAD_COMMAND = "make download-cifar10"
 FOLDER = "cifar-10-batches-py"
@@ -78,19 +79,6 @@ def read_batch(path: Path, checksum: Checksum) -> Dict[str, Any]:
     if len(labels) and not (labels.min() >= 0 and labels.max() < N_CLASSES):
         raise malformed("labels outside 0..%d" % (N_CLASSES - 1))
     return {"data": data, "labels": labels}
-
-
-def take_rows(array: np.ndarray, start: Optional[int], stop: Optional[int]) -> np.ndarray:
-    """Rows ``start:stop`` of ``array`` (defaults: all of them), refusing an empty or out-of-range request.
-
-    A part is copied, so that a 5,000-row validation set does not keep the whole 50,000-row array alive.
-    """
-    n = len(array)
-    start = 0 if start is None else start
-    stop = n if stop is None else stop
-    if not 0 <= start < stop <= n:
-        raise ValueError("need 0 <= start < stop <= %d, got start=%d stop=%d" % (n, start, stop))
-    return array if (start, stop) == (0, n) else array[start:stop].copy()
 
 
 class CIFAR10:

@@ -17,6 +17,7 @@ import numpy as np
 from datasets import cifar10
 from datasets.files import DatasetError, PathLike, atomic_output, exit_status
 from datasets.paths import data_root
+from datasets.rows import take_rows
 from datasets.zca import ZCA
 
 BUILD_COMMAND = "make cifar10-whitened"
@@ -70,8 +71,8 @@ class GCNWhitenedCIFAR10:
         if X.ndim != 2 or X.shape[1] != cifar10.N_FEATURES or y.shape != (len(X), 1):
             raise DatasetError("%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
                                % (file, X.shape, y.shape, cifar10.N_FEATURES, BUILD_COMMAND))
-        self.X = cifar10.take_rows(X, start, stop)
-        self.y = cifar10.take_rows(y, start, stop)
+        self.X = take_rows(X, start, stop)
+        self.y = take_rows(y, start, stop)
 
 
 def load_preprocessor(path: Optional[str] = None) -> ZCA:

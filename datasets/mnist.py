@@ -12,6 +12,7 @@ import numpy as np
 from datasets.fetch import fetch
 from datasets.files import Checksum, DatasetError, atomic_output, verify
 from datasets.paths import data_root
+from datasets.rows import take_rows
 
 DOWNLOAD_COMMAND = "make download-mnist"
 MIRRORS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
@@ -75,12 +76,8 @@ class MNIST:
         X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
         if center:
             X -= X.mean(axis=0)
-        start = 0 if start is None else start
-        stop = len(X) if stop is None else stop
-        if not 0 <= start < stop <= len(X):
-            raise ValueError("need 0 <= start < stop <= %d, got start=%d stop=%d" % (len(X), start, stop))
-        self.X = X[start:stop]
-        self.y = labels[start:stop].reshape(-1, 1).copy()
+        self.X = take_rows(X, start, stop)
+        self.y = take_rows(labels.reshape(-1, 1), start, stop).copy()
 
 
 def download(root: Path) -> None:

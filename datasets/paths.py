@@ -6,10 +6,15 @@ from typing import Optional
 from datasets.files import DatasetError
 
 
+def folder_from_env(explicit: Optional[str], variable: str, how_to_set: str) -> Path:
+    """``explicit`` if given, else the folder named by the environment ``variable``; else a DatasetError."""
+    root = explicit or os.environ.get(variable)
+    if not root:
+        raise DatasetError("%s is not set: %s" % (variable, how_to_set))
+    return Path(root)
+
+
 def data_root(explicit: Optional[str] = None) -> Path:
     """The data folder: ``explicit`` if given, else ``$PYLEARN2_DATA_PATH``."""
-    root = explicit or os.environ.get("PYLEARN2_DATA_PATH")
-    if not root:
-        raise DatasetError("PYLEARN2_DATA_PATH is not set: export PYLEARN2_DATA_PATH=/path/to/data "
+    return folder_from_env(explicit, "PYLEARN2_DATA_PATH", "export PYLEARN2_DATA_PATH=/path/to/data "
                            "(make sets it to ./data), or pass --data-path")
-    return Path(root)
