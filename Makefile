@@ -13,21 +13,27 @@ DOWNLOADS := download-mnist download-cifar10 download-svhn
 ARGS ?=
 
 SMOKE_MNIST := --num-epochs 3 --num-units 256 --n-hidden-layers 2 --train-size 5000 --valid-size 1000 --test-size 1000
+SMOKE_CIFAR10 := --num-epochs 3 --filters 16 16 32 32 64 64 --num-units 256 --train-size 5000 --valid-size 1000 \
+	--test-size 1000
 
 IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke compare benchmark-mnist \
-	benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke cifar10 cifar10-smoke svhn compare \
+	benchmark-mnist benchmark-convnet benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell
 
 help:
 	@echo "make mnist            set up, fetch MNIST, train BinaryNet MNIST with the paper's settings (ARGS=... adds flags)"
 	@echo "make test             set up, run the test suite (make test-fast skips the real-data training runs)"
 	@echo "make mnist-smoke      a small BinaryNet MNIST run that finishes on a CPU in minutes"
+	@echo "make cifar10          fetch CIFAR-10, train the BinaryNet CIFAR-10 ConvNet with the paper's settings"
+	@echo "make cifar10-smoke    a small BinaryNet CIFAR-10 run (1/8 of the filters) that finishes on a CPU in minutes"
+	@echo "make svhn             build the SVHN h5 files, train the BinaryNet SVHN ConvNet (needs about 16 GB of memory)"
 	@echo "make compare          each run's test error beside the paper's: a table, and $(RUNS)/comparison.svg"
 	@echo "make benchmark-mnist  seconds per iteration and per epoch of the paper-size MLP on this device"
+	@echo "make benchmark-convnet  the same for a ConvNet (ARGS=\"--dataset cifar10|svhn --iterations N\")"
 	@echo "make benchmark-svhn-h5  peak memory and speed of building the SVHN h5 files (synthetic inputs)"
 	@echo "make download         fetch every dataset (or download-mnist, download-cifar10, download-svhn)"
 	@echo "make cifar10-whitened | svhn-h5 | svhn-preprocess   build derived datasets"
@@ -63,21 +69,39 @@ download: $(STAMP)
 $(DOWNLOADS): download-%: $(STAMP)
 	$(PYTHON) -m datasets.download $*
 
+# $(call train,SCRIPT,RUN,FLAGS): python -m binarynet.SCRIPT writing into $(RUNS)/RUN, its console appended to
+# console.log there.
+define train
+mkdir -p $(RUNS)/$(2)
+$(PYTHON) -u -m binarynet.$(1) --output-dir $(RUNS)/$(2) $(3) $(ARGS) 2>&1 | tee -a $(RUNS)/$(2)/console.log
+endef
+
 mnist: download-mnist
-	mkdir -p $(RUNS)/binarynet-mnist
-	$(PYTHON) -u -m binarynet.mnist --output-dir $(RUNS)/binarynet-mnist $(ARGS) 2>&1 \
-		| tee -a $(RUNS)/binarynet-mnist/console.log
+	$(call train,mnist,binarynet-mnist)
 
 mnist-smoke: download-mnist
-	mkdir -p $(RUNS)/binarynet-mnist-smoke
-	$(PYTHON) -u -m binarynet.mnist --output-dir $(RUNS)/binarynet-mnist-smoke $(SMOKE_MNIST) $(ARGS) 2>&1 \
-		| tee -a $(RUNS)/binarynet-mnist-smoke/console.log
+	$(call train,mnist,binarynet-mnist-smoke,$(SMOKE_MNIST))
+
+cifar10: download-cifar10
+	$(call train,cifar10,binarynet-cifar10)
+
+cifar10-smoke: download-cifar10
+	$(call train,cifar10,binarynet-cifar10-smoke,$(SMOKE_CIFAR10))
+
+# ARGS are the training script's: the svhn-h5 prerequisite runs without them.
+svhn: override SVHN_ARGS := $(ARGS)
+svhn: override ARGS :=
+svhn: svhn-h5
+	$(call train,svhn,binarynet-svhn,$(SVHN_ARGS))
 
 compare: $(STAMP)
 	$(PYTHON) -m results.compare --runs $(RUNS) $(ARGS)
 
 benchmark-mnist: $(STAMP)
 	$(PYTHON) -m benchmarks.mnist_mlp $(ARGS)
+
+benchmark-convnet: $(STAMP)
+	$(PYTHON) -m benchmarks.convnet $(ARGS)
 
 benchmark-svhn-h5: $(STAMP)
 	$(PYTHON) -m benchmarks.svhn_h5 $(ARGS)

@@ -86,9 +86,13 @@ def binarization(W: T.TensorVariable, H: float, binary: bool = True, determinist
     return T.cast(T.switch(b, H, -H), theano.config.floatX)
 
 
-def _glorot(fan_in: int, fan_out: int) -> np.float32:
-    """sqrt(1.5 / (fan_in + fan_out)) in float32, the "Glorot" value of H and 1/W_LR_scale (§1.3)."""
-    return np.float32(np.sqrt(1.5 / (fan_in + fan_out)))
+def _glorot(fan_in: int, fan_out: int) -> float:
+    """sqrt(1.5 / (fan_in + fan_out)) in float64, the "Glorot" value of H and of 1/W_LR_scale (§1.3).
+
+    Each use casts to float32 once, as the original does: float32(1 / float32(g)) would round twice and
+    give 39.191833 instead of the original's 39.191837 for a 128 -> 128 conv.
+    """
+    return np.sqrt(1.5 / (fan_in + fan_out))
 
 
 class _BinaryWeights:
@@ -98,7 +102,7 @@ class _BinaryWeights:
                       W_LR_scale: Union[float, str], fan_in: int, fan_out: int) -> Dict[str, Any]:
         self.binary = binary
         self.stochastic = stochastic
-        self.H = _glorot(fan_in, fan_out) if H == "Glorot" else H
+        self.H = np.float32(_glorot(fan_in, fan_out)) if H == "Glorot" else H
         self.W_LR_scale = np.float32(1. / _glorot(fan_in, fan_out)) if W_LR_scale == "Glorot" else W_LR_scale
         # Drawn before W's initial values, and even when deterministic: it shifts the global np.random stream.
         self._srng = MRG_RandomStreams(lasagne.random.get_rng().randint(1, SEED_HIGH))
@@ -136,10 +140,22 @@ class DenseLayer(_BinaryWeights, lasagne.layers.DenseLayer):
         return self._binarized_output(super().get_output_for, input, deterministic, **kwargs)
 
 
+def conv2d_without_shape_hints(input: T.TensorVariable, filters: T.TensorVariable, image_shape: Any = None,
+                               filter_shape: Any = None, **kwargs: Any) -> T.TensorVariable:
+    """``T.nnet.conv2d`` minus the shape hints Lasagne 0.1 passes (the same convolution, a speed fix only).
+
+    With the hints, Theano 1.0.5's GPU optimizer (``local_abstractconv_gemm``) reads the 4-D filter shape as
+    if it were the 2-D filter size and computes every forward convolution with ``GpuCorrMM_gradWeights``,
+    which took 74-96 % of the time of the BinaryNet ConvNets on an H100.
+    """
+    return T.nnet.conv2d(input, filters, **kwargs)
+
+
 class Conv2DLayer(_BinaryWeights, lasagne.layers.Conv2DLayer):
     """Lasagne Conv2DLayer with binarized filters (§1.3); fan-in/out count k = filter area (pooling ignored).
 
     Lasagne 0.1 has no ``convolve`` method, so the swap happens around ``get_output_for`` (REPRODUCTION.md §0).
+    The convolution is Theano's ``conv2d`` (true convolution, filters flipped; trap 23) without shape hints.
     """
 
     def __init__(self, incoming: lasagne.layers.Layer, num_filters: int, filter_size: Tuple[int, int],
@@ -148,11 +164,25 @@ class Conv2DLayer(_BinaryWeights, lasagne.layers.Conv2DLayer):
         area = int(np.prod(filter_size))
         fan_in, fan_out = area * incoming.output_shape[1], area * num_filters
         kwargs.update(self._setup_binary(binary, stochastic, H, W_LR_scale, fan_in, fan_out))
+        kwargs.setdefault("convolution", conv2d_without_shape_hints)
         super().__init__(incoming, num_filters, filter_size, **kwargs)
         self._tag_binary()
 
     def get_output_for(self, input: T.TensorVariable, deterministic: bool = False, **kwargs: Any):
         return self._binarized_output(super().get_output_for, input, deterministic, **kwargs)
+
+
+def moving_average(batch_stat: T.TensorVariable, running: theano.compile.SharedVariable,
+                   alpha: float) -> T.TensorVariable:
+    """``batch_stat`` (same value) carrying the update running <- (1 - alpha) * running + alpha * batch_stat.
+
+    The update is a Theano default update on a view of ``running`` that shares its storage, so every function
+    compiled from the returned graph applies it on each call, together with its other updates (§1.8). Both
+    BinaryNet's (Lasagne's) and BinaryConnect's batch normalization track their statistics this way.
+    """
+    view = theano.clone(running, share_inputs=False)
+    view.default_update = (1 - alpha) * view + alpha * batch_stat
+    return batch_stat + 0 * view  # puts the view, hence its update, in the graph
 
 
 class BatchNormLayer(lasagne.layers.Layer):
@@ -181,15 +211,8 @@ class BatchNormLayer(lasagne.layers.Layer):
         if deterministic:
             mean, inv_std = self.mean, self.inv_std
         else:
-            mean = input.mean(self.axes)
-            inv_std = T.inv(T.sqrt(input.var(self.axes) + self.epsilon))
-            # Views of the running averages that carry their update; adding 0 * view puts them in the graph.
-            running_mean = theano.clone(self.mean, share_inputs=False)
-            running_inv_std = theano.clone(self.inv_std, share_inputs=False)
-            running_mean.default_update = (1 - self.alpha) * running_mean + self.alpha * mean
-            running_inv_std.default_update = (1 - self.alpha) * running_inv_std + self.alpha * inv_std
-            mean = mean + 0 * running_mean
-            inv_std = inv_std + 0 * running_inv_std
+            mean = moving_average(input.mean(self.axes), self.mean, self.alpha)
+            inv_std = moving_average(T.inv(T.sqrt(input.var(self.axes) + self.epsilon)), self.inv_std, self.alpha)
         pattern = ["x"] * input.ndim
         pattern[1] = 0
         return ((input - mean.dimshuffle(pattern)) * (self.gamma * inv_std).dimshuffle(pattern)

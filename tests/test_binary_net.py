@@ -65,14 +65,14 @@ def test_stochastic_binarization_probability_is_hard_sigmoid():
 def test_dense_W_LR_scale_is_glorot(n_in, n_out, expected):
     layer = bn.DenseLayer(lasagne.layers.InputLayer((None, n_in)), n_out, stochastic=False)
     assert layer.W_LR_scale.dtype == f32 and layer.H == 1.
-    assert layer.W_LR_scale == pytest.approx(expected, rel=1e-6)
+    assert layer.W_LR_scale == np.float32(expected)  # exact: one float32 rounding, as the original
 
 
 @pytest.mark.parametrize("c_in, c_out, expected", [(3, 128, 28.035692), (128, 128, 39.191837),
                                                    (512, 512, 78.383675), (3, 64, 20.049938)])
 def test_conv_W_LR_scale_counts_filter_area(c_in, c_out, expected):
     layer = bn.Conv2DLayer(lasagne.layers.InputLayer((None, c_in, 8, 8)), c_out, (3, 3), pad=1)
-    assert layer.W_LR_scale == pytest.approx(expected, rel=1e-6)
+    assert layer.W_LR_scale == np.float32(expected)  # exact: one float32 rounding, as the original
     assert layer.get_W_shape() == (c_out, c_in, 3, 3)
 
 
@@ -185,3 +185,24 @@ def test_training_step_is_adam_then_scaling_and_clipping():
 
     test_loss, test_err = val_fn(X, Y)
     assert 0 <= test_err <= 1 and test_loss >= 0
+
+
+def test_binary_conv_is_a_true_convolution_with_the_binarized_filters():
+    """Conv2DLayer(pad=1): 'same' 3x3 convolution (filters flipped, trap 23) with Wb = sign(W), plus b (§1.3)."""
+    x = T.tensor4("x")
+    layer = bn.Conv2DLayer(lasagne.layers.InputLayer((None, 2, 5, 4), x), 3, (3, 3), pad=1, stochastic=False,
+                           nonlinearity=lasagne.nonlinearities.identity)
+    assert layer.convolution is bn.conv2d_without_shape_hints
+    layer.b.set_value(np.array([.5, -1, 2], dtype=f32))
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(2, 2, 5, 4)).astype(f32)
+    out = theano.function([x], lasagne.layers.get_output(layer, deterministic=True))(X)
+
+    Wb = np.where(layer.W.get_value() >= 0, 1., -1.)
+    padded = np.pad(X.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    flipped = Wb[:, :, ::-1, ::-1]
+    expected = np.zeros((2, 3, 5, 4))
+    for i in range(5):
+        for j in range(4):
+            expected[:, :, i, j] = np.einsum("nchw,fchw->nf", padded[:, :, i:i + 3, j:j + 3], flipped)
+    np.testing.assert_allclose(out, expected + layer.b.get_value()[None, :, None, None], rtol=1e-5, atol=1e-5)

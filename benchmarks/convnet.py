@@ -1,0 +1,61 @@
+"""``python -m benchmarks.convnet --dataset cifar10|svhn``: speed of a BinaryNet ConvNet on this device.
+
+Prints the graph build + compile time, seconds per training iteration and per validation batch (batch 50),
+and the implied seconds per epoch of the paper's setting (REPRODUCTION.md §2.2: 900 training iterations,
+100 validation and up to 200 test batches; §2.3: 11967, 120 and up to 520). Other flags go to the script
+(e.g. ``--filters 32 32 64 64 128 128 --num-units 256`` for a smaller network). Inputs are random:
+speed does not depend on the pixels. The timing itself is benchmarks.mnist_mlp's.
+"""
+import compat  # noqa: F401  (must precede theano and lasagne)
+
+import argparse
+import time
+from typing import List, Optional
+
+import numpy as np
+import theano
+import theano.tensor as T
+
+from benchmarks.mnist_mlp import timed
+from binarynet import binary_net, cifar10, convnet, experiment, svhn
+
+SCRIPTS = {"cifar10": cifar10, "svhn": svhn}
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Build and compile the paper-size network (or the one the script flags describe), then time it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(SCRIPTS), default="cifar10")
+    parser.add_argument("--iterations", type=int, default=10, help="timed training iterations")
+    bench, script_argv = parser.parse_known_args(argv)
+    script = SCRIPTS[bench.dataset]
+    args = script.parse_args(script_argv)
+    np.random.seed(args.seed)
+
+    start = time.perf_counter()
+    input, target = T.tensor4("inputs"), T.matrix("targets")
+    network = convnet.build_cnn(input, args, *experiment.PAPER)
+    train_fn, val_fn = binary_net.compile_functions(network, input, target, experiment.PAPER.binary)
+    compile_s = time.perf_counter() - start
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (args.batch_size, 3, 32, 32)).astype(theano.config.floatX)
+    y = experiment.pm1_one_hot(rng.randint(0, 10, args.batch_size)).astype(theano.config.floatX)
+    train_s = timed(train_fn, (X, y, args.LR_start), bench.iterations)
+    val_s = timed(val_fn, (X, y), bench.iterations)
+    batches = [size // args.batch_size for size in script.SIZES]
+    epoch_s = batches[0] * train_s + (batches[1] + batches[2]) * val_s
+
+    print("device:               %s (floatX=%s)" % (theano.config.device, theano.config.floatX))
+    print("network:              %s ConvNet, filters %s, %d units, batch %d"
+          % (bench.dataset, " ".join(map(str, args.filters)), args.num_units, args.batch_size))
+    print("build + compile:      %.1f s" % compile_s)
+    print("training iteration:   %.4f s (median of %d)" % (train_s, bench.iterations))
+    print("validation batch:     %.4f s" % val_s)
+    print("epoch (estimated):    %.1f s = %d iterations + %d validation + %d test batches"
+          % (epoch_s, batches[0], batches[1], batches[2]))
+    print("%d epochs (paper):   %.1f h" % (args.num_epochs, args.num_epochs * epoch_s / 3600))
+
+
+if __name__ == "__main__":
+    main()
