@@ -20,7 +20,8 @@ IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke cifar10 cifar10-smoke svhn compare \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu mnist mnist-smoke cifar10 cifar10-smoke svhn \
+	bc-mnist bc-mnist-smoke bc-cifar10 bc-svhn compare \
 	benchmark-mnist benchmark-convnet benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell
 
@@ -31,6 +32,10 @@ help:
 	@echo "make cifar10          fetch CIFAR-10, train the BinaryNet CIFAR-10 ConvNet with the paper's settings"
 	@echo "make cifar10-smoke    a small BinaryNet CIFAR-10 run (1/8 of the filters) that finishes on a CPU in minutes"
 	@echo "make svhn             build the SVHN h5 files, train the BinaryNet SVHN ConvNet (needs about 16 GB of memory)"
+	@echo "make bc-mnist         fetch MNIST, train the BinaryConnect MNIST MLP with the paper's settings"
+	@echo "make bc-mnist-smoke   a small BinaryConnect MNIST run that finishes on a CPU in minutes"
+	@echo "make bc-cifar10       build the whitened CIFAR-10, train the BinaryConnect CIFAR-10 ConvNet"
+	@echo "make bc-svhn          GCN + LCN the SVHN h5 files, train the BinaryConnect SVHN ConvNet (about 16 GB of memory)"
 	@echo "make compare          each run's test error beside the paper's: a table, and $(RUNS)/comparison.svg"
 	@echo "make benchmark-mnist  seconds per iteration and per epoch of the paper-size MLP on this device"
 	@echo "make benchmark-convnet  the same for a ConvNet (ARGS=\"--dataset cifar10|svhn --iterations N\")"
@@ -69,30 +74,42 @@ download: $(STAMP)
 $(DOWNLOADS): download-%: $(STAMP)
 	$(PYTHON) -m datasets.download $*
 
-# $(call train,SCRIPT,RUN,FLAGS): python -m binarynet.SCRIPT writing into $(RUNS)/RUN, its console appended to
+# $(call train,MODULE,RUN,FLAGS): python -m MODULE writing into $(RUNS)/RUN, its console appended to
 # console.log there.
 define train
 mkdir -p $(RUNS)/$(2)
-$(PYTHON) -u -m binarynet.$(1) --output-dir $(RUNS)/$(2) $(3) $(ARGS) 2>&1 | tee -a $(RUNS)/$(2)/console.log
+$(PYTHON) -u -m $(1) --output-dir $(RUNS)/$(2) $(3) $(ARGS) 2>&1 | tee -a $(RUNS)/$(2)/console.log
 endef
 
 mnist: download-mnist
-	$(call train,mnist,binarynet-mnist)
+	$(call train,binarynet.mnist,binarynet-mnist)
 
 mnist-smoke: download-mnist
-	$(call train,mnist,binarynet-mnist-smoke,$(SMOKE_MNIST))
+	$(call train,binarynet.mnist,binarynet-mnist-smoke,$(SMOKE_MNIST))
 
 cifar10: download-cifar10
-	$(call train,cifar10,binarynet-cifar10)
+	$(call train,binarynet.cifar10,binarynet-cifar10)
 
 cifar10-smoke: download-cifar10
-	$(call train,cifar10,binarynet-cifar10-smoke,$(SMOKE_CIFAR10))
+	$(call train,binarynet.cifar10,binarynet-cifar10-smoke,$(SMOKE_CIFAR10))
 
-# ARGS are the training script's: the svhn-h5 prerequisite runs without them.
-svhn: override SVHN_ARGS := $(ARGS)
-svhn: override ARGS :=
+# ARGS are the training script's: the prerequisites that build datasets run without them.
+svhn bc-cifar10 bc-svhn: override TRAIN_ARGS := $(ARGS)
+svhn bc-cifar10 bc-svhn: override ARGS :=
 svhn: svhn-h5
-	$(call train,svhn,binarynet-svhn,$(SVHN_ARGS))
+	$(call train,binarynet.svhn,binarynet-svhn,$(TRAIN_ARGS))
+
+bc-mnist: download-mnist
+	$(call train,binaryconnect.mnist,binaryconnect-mnist)
+
+bc-mnist-smoke: download-mnist
+	$(call train,binaryconnect.mnist,binaryconnect-mnist-smoke,$(SMOKE_MNIST))
+
+bc-cifar10: cifar10-whitened
+	$(call train,binaryconnect.cifar10,binaryconnect-cifar10,$(TRAIN_ARGS))
+
+bc-svhn: svhn-preprocess
+	$(call train,binaryconnect.svhn,binaryconnect-svhn,$(TRAIN_ARGS))
 
 compare: $(STAMP)
 	$(PYTHON) -m results.compare --runs $(RUNS) $(ARGS)

@@ -19,15 +19,18 @@ SIZES = experiment.SetSizes(train=45000, valid=5000, test=10000)
 FILTERS = (128, 128, 256, 256, 512, 512)
 
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    """Command-line flags; every default is the paper's setting."""
-    p = argparse.ArgumentParser(description="BinaryNet CIFAR-10 ConvNet; the defaults are the paper's settings.")
+def parse_args(argv: Optional[List[str]],
+               description: str = "BinaryNet CIFAR-10 ConvNet; the defaults are the paper's settings.",
+               LR_start: float = .001, LR_fin: float = .0000003,
+               output_dir: str = "runs/binarynet-cifar10") -> argparse.Namespace:
+    """Command-line flags; every default is the paper's setting (BinaryNet's unless given: §2.2, §2.5)."""
+    p = argparse.ArgumentParser(description=description)
     experiment.add_common_arguments(
-        p, batch_size=50, num_epochs=500, LR_start=.001, LR_fin=.0000003, sizes=SIZES,
+        p, batch_size=50, num_epochs=500, LR_start=LR_start, LR_fin=LR_fin, sizes=SIZES,
         size_help=("training rows 0..N of the training set (train_set_size)",
                    "validation rows %d..%d+N of the training set" % (SIZES.train, SIZES.train),
                    "first N rows of the test set"),
-        output_dir="runs/binarynet-cifar10")
+        output_dir=output_dir)
     convnet.add_arguments(p, FILTERS)
     return experiment.parse_checked(p, argv, SIZES)
 

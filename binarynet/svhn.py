@@ -10,7 +10,8 @@ import compat  # noqa: F401  (must precede theano and lasagne)
 
 import argparse
 import sys
-from typing import List, Optional, Tuple
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -23,27 +24,35 @@ SIZES = experiment.SetSizes(*(svhn.SIZES[name] for name in SETS))
 FILTERS = (64, 64, 128, 128, 256, 256)
 
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    """Command-line flags; every default is the paper's setting."""
-    p = argparse.ArgumentParser(description="BinaryNet SVHN ConvNet; the defaults are the paper's settings.")
+def parse_args(argv: Optional[List[str]],
+               description: str = "BinaryNet SVHN ConvNet; the defaults are the paper's settings.",
+               LR_start: float = .001, LR_fin: float = .000001, output_dir: str = "runs/binarynet-svhn",
+               data_help: str = experiment.DATA_PATH_HELP) -> argparse.Namespace:
+    """Command-line flags; every default is the paper's setting (BinaryNet's unless given: §2.3, §2.6)."""
+    p = argparse.ArgumentParser(description=description)
     experiment.add_common_arguments(
-        p, batch_size=50, num_epochs=200, LR_start=.001, LR_fin=.000001, sizes=SIZES,
-        size_help=["first N rows of %s" % name for name in SETS], output_dir="runs/binarynet-svhn")
+        p, batch_size=50, num_epochs=200, LR_start=LR_start, LR_fin=LR_fin, sizes=SIZES,
+        size_help=["first N rows of %s" % name for name in SETS], output_dir=output_dir, data_help=data_help)
     convnet.add_arguments(p, FILTERS)
     return experiment.parse_checked(p, argv, SIZES)
 
 
-def load_set(which_set: str, rows: int, data_path: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
-    """The first ``rows`` rows of pylearn2's SVHN(which_set) from ``<data_path>/SVHN/format2/h5/`` as (N,3,32,32)
-    inputs x*(2/255)-1 and (N,10) targets 2y-1 from the one-hot y (§2.3, §3.3)."""
-    dataset = svhn.SVHN(which_set, path=str(svhn.default_folder(data_path)))
-    return convnet.scale_pixels(take_rows(dataset.X, None, rows)), experiment.pm1(take_rows(dataset.y, None, rows))
+def load_set(which_set: str, rows: int, folder: Path,
+             images: Callable[[np.ndarray], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """The first ``rows`` rows of pylearn2's SVHN(which_set) from ``<folder>/h5/`` as (N,3,32,32) inputs
+    ``images(X)`` and (N,10) targets 2y-1 from the one-hot y (§2.3, §3.3)."""
+    dataset = svhn.SVHN(which_set, path=str(folder))
+    return images(take_rows(dataset.X, None, rows)), experiment.pm1(take_rows(dataset.y, None, rows))
 
 
-def load(args: argparse.Namespace) -> experiment.Data:
-    """splitted_train, valid, test (§2.3): each set's first --*-size rows (all of them by default)."""
+def load(args: argparse.Namespace, folder: Optional[Path] = None,
+         images: Callable[[np.ndarray], np.ndarray] = convnet.scale_pixels) -> experiment.Data:
+    """splitted_train, valid, test (§2.3, §2.6): each set's first --*-size rows (all of them by default), read
+    from ``folder`` (default: pylearn2's ``$PYLEARN2_DATA_PATH/SVHN/format2/``), pixels scaled to [-1, 1] by
+    default."""
+    folder = svhn.default_folder(args.data_path) if folder is None else folder
     sizes = (args.train_size, args.valid_size, args.test_size)
-    return sum((load_set(name, rows, args.data_path) for name, rows in zip(SETS, sizes)), ())
+    return sum((load_set(name, rows, folder, images) for name, rows in zip(SETS, sizes)), ())
 
 
 def main(argv: Optional[List[str]] = None) -> int:

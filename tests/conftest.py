@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests: IDX files in the real format, and the real MNIST of ../shared/data."""
+"""Fixtures shared by the tests: IDX and SVHN h5 files in the real formats, and the real MNIST of ../shared/data."""
 import gzip
 import shutil
 from pathlib import Path
@@ -22,6 +22,21 @@ def _write_idx(path: Path, array: np.ndarray) -> Path:
 @pytest.fixture
 def write_idx() -> Callable[[Path, np.ndarray], Path]:
     return _write_idx
+
+
+def _write_h5(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
+    """Write X (N, 3072) and y (N, 10) as an SVHN h5 file in pylearn2's layout (datasets/pytables_file.py)."""
+    from datasets import pytables_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pytables_file.create(path, len(X)) as h5:
+        for node, values in zip(pytables_file.data_nodes(h5), (X, y)):
+            node[:] = values
+    return path
+
+
+@pytest.fixture
+def write_h5() -> Callable[[Path, np.ndarray, np.ndarray], Path]:
+    return _write_h5
 
 
 @pytest.fixture(scope="session")

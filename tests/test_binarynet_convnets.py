@@ -16,7 +16,6 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 from binarynet import binary_net, cifar10, convnet, experiment, svhn
 from datasets import cifar10 as cifar10_data
-from datasets import pytables_file
 from datasets import svhn as svhn_data
 from test_cifar10_data import batch_bytes, md5_of
 
@@ -183,18 +182,14 @@ def test_cifar10_script_trains_and_prints_like_the_original(small_cifar10, tmp_p
 
 # --- SVHN on synthetic h5 files ---------------------------------------------------------------------------------
 
-def test_svhn_sets_are_read_from_the_h5_files_and_scaled(tmp_path):
+def test_svhn_sets_are_read_from_the_h5_files_and_scaled(tmp_path, write_h5):
     folder = svhn_data.default_folder(str(tmp_path))
-    (folder / "h5").mkdir(parents=True)
     rng = np.random.RandomState(1)
     written = {}
     for name, rows in zip(svhn.SETS, (12, 5, 7)):
         X = rng.randint(0, 256, (rows, 3072)).astype(f32)
         y = np.eye(10, dtype=f32)[rng.randint(0, 10, rows)]
-        h5 = pytables_file.create(svhn_data.h5_path(folder, name), rows)
-        X_node, y_node = pytables_file.data_nodes(h5)
-        X_node[:], y_node[:] = X, y
-        h5.close()
+        write_h5(svhn_data.h5_path(folder, name), X, y)
         written[name] = X, y
     args = svhn.parse_args(["--data-path", str(tmp_path), "--train-size", "10", "--valid-size", "5",
                             "--test-size", "6"])

@@ -63,15 +63,6 @@ def reference_preprocessing(X: np.ndarray, channels=(0,)) -> np.ndarray:
     return X
 
 
-def write_h5(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pytables_file.create(path, len(X)) as h5:
-        X_node, y_node = pytables_file.data_nodes(h5)
-        X_node[:] = X
-        y_node[:] = y
-    return path
-
-
 def read_h5(path: Path) -> Tuple[np.ndarray, np.ndarray]:
     with tables.open_file(str(path), "r") as h5:
         return tuple(node[:] for node in pytables_file.data_nodes(h5))
@@ -88,7 +79,7 @@ def raw_set(n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def svhn(tmp_path) -> Tuple[Path, Path, Dict[str, Tuple[np.ndarray, np.ndarray]]]:
+def svhn(tmp_path, write_h5) -> Tuple[Path, Path, Dict[str, Tuple[np.ndarray, np.ndarray]]]:
     """A PYLEARN2_DATA_PATH with the three source h5 files, an empty local folder, and the raw arrays."""
     data, local = tmp_path / "data", tmp_path / "local"
     sets = {which: raw_set(n, seed) for seed, (which, n) in enumerate(SIZES.items())}
@@ -264,7 +255,7 @@ def test_a_corrupt_partial_file_is_discarded_and_rebuilt(svhn, tmp_path, capsys)
     np.testing.assert_array_equal(read_h5(output(local, "test"))[0], read_h5(output(tmp_path / "fresh", "test"))[0])
 
 
-def test_sigkilled_process_then_rerun_equals_an_uninterrupted_run(tmp_path):
+def test_sigkilled_process_then_rerun_equals_an_uninterrupted_run(tmp_path, write_h5):
     X, y = raw_set(12000, seed=5)  # three 5000-row slabs, the last one partial
     data = tmp_path / "data"
     write_h5(data / "SVHN" / "format2" / "h5" / "test_32x32.h5", X, y)
@@ -298,7 +289,7 @@ def test_a_second_run_skips_instead_of_normalizing_twice(svhn, capsys):
         run(data, local, sets=["valid"], channels=ALL_CHANNELS)
 
 
-def test_unmarked_outputs_are_refused_and_left_alone(svhn):
+def test_unmarked_outputs_are_refused_and_left_alone(svhn, write_h5):
     data, local, sets = svhn
     X, y = sets["test"]
     # What the original script leaves: a copy of the source normalized in place, with no marker.
