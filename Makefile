@@ -108,7 +108,7 @@ bc-mnist-smoke: download-mnist
 bc-cifar10: cifar10-whitened
 	$(call train,binaryconnect.cifar10,binaryconnect-cifar10,$(TRAIN_ARGS))
 
-bc-svhn: svhn-preprocess
+bc-svhn: svhn-h5 svhn-preprocess
 	$(call train,binaryconnect.svhn,binaryconnect-svhn,$(TRAIN_ARGS))
 
 compare: $(STAMP)

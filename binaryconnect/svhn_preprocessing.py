@@ -54,7 +54,8 @@ def preprocess_rows(X: np.ndarray, channels: Sequence[int] = FAITHFUL_CHANNELS) 
 def _marker(source: Path, channels: Sequence[int]) -> Dict[str, object]:
     """Attributes that identify an output: what was done, to which source file (and which build of it)."""
     stat = source.stat()
-    return {"preprocessing": recipe(channels), "source": str(source.resolve()), "source_bytes": stat.st_size,
+    # The source's name, not its path: the same data is ./data on the host and /data in the Docker image.
+    return {"preprocessing": recipe(channels), "source": source.name, "source_bytes": stat.st_size,
             "source_mtime_ns": stat.st_mtime_ns}
 
 

@@ -4,7 +4,8 @@ What pylearn2's ``make_cifar10_gcn_whitened.py`` computes: GCN with scale 55 on 
 test images, a ZCA (filter_bias 0.1) fitted on all 50,000 GCN'd training rows (validation rows included, §4 trap 16)
 and applied to both sets. Written to ``$PYLEARN2_DATA_PATH/cifar10/pylearn2_gcn_whitened/`` as ``train.npz``,
 ``test.npz`` (X float32 (N, 3072), y uint8 (N, 1)) and ``preprocessor.npz`` (mean, P, inverse) in place of
-pylearn2's pickles, so loading them never runs pickle. The values are platform dependent in their last bits (REPRODUCTION.md §5).
+pylearn2's pickles, so loading them never runs pickle. The values are platform dependent in their last bits
+(REPRODUCTION.md §5).
 """
 import argparse
 import sys
@@ -85,8 +86,15 @@ def load_preprocessor(path: Optional[str] = None) -> ZCA:
 
 
 def build(root: Path) -> None:
-    """GCN(55) both sets, fit ZCA on all training rows, whiten both, write the three .npz files."""
+    """GCN(55) both sets, fit ZCA on all training rows, whiten both, write the three .npz files.
+
+    Skipped when the three files exist (each is written atomically, preprocessor.npz last): a rebuild on
+    another BLAS would change a resumed run's inputs in the last bits. Delete the folder to rebuild.
+    """
     folder = output_folder(root)
+    if all((folder / name).is_file() for name in ("train.npz", "test.npz", "preprocessor.npz")):
+        print("%s: present (delete it to rebuild)" % folder, flush=True)
+        return
     print("loading CIFAR-10 'train' with GCN(scale=%g)" % GCN_SCALE, flush=True)
     # cifar10.CHECKSUMS is looked up now (not bound as a default) so that tests can substitute their own.
     train = cifar10.CIFAR10("train", gcn=GCN_SCALE, path=str(root), checksums=cifar10.CHECKSUMS)

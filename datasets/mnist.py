@@ -77,7 +77,7 @@ class MNIST:
         if center:
             X -= X.mean(axis=0)
         self.X = take_rows(X, start, stop)
-        self.y = take_rows(labels.reshape(-1, 1), start, stop).copy()
+        self.y = take_rows(labels.reshape(-1, 1), start, stop)
 
 
 def download(root: Path) -> None:

@@ -39,7 +39,7 @@ class MatImages:
             self._base = array.content_offset + array.data_offset
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """(len(indices), 3072) uint8: the examples' bytes in file order (column, row, channel; first fastest)."""
+        """(len(indices), 3072) uint8: the examples' bytes in file order (row, column, channel; row fastest)."""
         out = np.empty((len(indices), svhn.N_FEATURES), np.uint8)
         fd = self._file.fileno()
         for k in np.argsort(indices, kind="stable"):  # in ascending file offsets
@@ -69,7 +69,7 @@ def open_source(folder: Path, name: str, checksum: Checksum, scratch_dir: Path) 
 
 
 def design_rows(raw: np.ndarray) -> np.ndarray:
-    """float32 design rows in channel-major (c, row, col) order from examples in MATLAB's (col, row, c) byte order:
+    """float32 design rows in channel-major (c, row, col) order from examples in MATLAB's byte order (row fastest):
     pylearn2's ``transpose(X, (3, 2, 0, 1)).reshape(N, 3072)`` of the (32, 32, 3, N) array."""
     rows = np.empty(raw.shape, np.float32)
     rows.reshape(-1, 3, 32, 32)[...] = raw.reshape(-1, 3, 32, 32).transpose(0, 1, 3, 2)

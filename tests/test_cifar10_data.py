@@ -300,6 +300,12 @@ def test_whitened_build_end_to_end(synthetic, monkeypatch, capsys):
     np.testing.assert_allclose(test.X, (gcn_test - gcn_train.mean(axis=0)) @ P, atol=2e-3)
     assert test.y.ravel().tolist() == labels["test_batch"]
 
+    # A second build keeps the finished set (a rebuild could change a resumed run's inputs in the last bits).
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert cifar10_whitened.main(["--data-path", str(root)]) == 0
+    assert "present" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+
 
 @pytest.mark.parametrize("damage, message", [
     (lambda path: path.unlink(), "train.npz is missing: run `make cifar10-whitened`"),

@@ -63,3 +63,14 @@ def test_dataset_targets_run_their_download():
         assert "-m datasets.download %s" % name in dry_run.stdout, dry_run.stdout + dry_run.stderr
     mnist = subprocess.run(["make", "-n", "mnist"], cwd=REPO, capture_output=True, text=True).stdout
     assert mnist.index("-m datasets.download mnist") < mnist.index("-m binarynet.mnist")
+
+
+def test_bc_svhn_builds_its_data_first_without_the_training_flags():
+    """make bc-svhn: .mat files, h5 files, GCN + LCN, then training; ARGS reach the training script only."""
+    dry_run = subprocess.run(["make", "-n", "bc-svhn", "ARGS=--num-epochs 2"], cwd=REPO, capture_output=True,
+                             text=True).stdout
+    steps = ["-m datasets.download svhn", "-m datasets.svhn_h5", "-m binaryconnect.svhn_preprocessing",
+             "-m binaryconnect.svhn "]
+    positions = [dry_run.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert dry_run.count("--num-epochs 2") == 1 and "--num-epochs 2" in dry_run[positions[-1]:]
