@@ -26,11 +26,14 @@ def console_lines(values: Dict[str, Any]) -> List[str]:
     return lines
 
 
+# The keys of every log.jsonl record.
+KEYS = ("epoch", "num_epochs", "seconds") + tuple(key for key, _, _ in FIELDS)
+
+
 def record(values: Dict[str, Any]) -> Dict[str, float]:
     """The same figures as plain numbers, for the machine-readable log."""
-    keys = ("epoch", "num_epochs", "seconds") + tuple(key for key, _, _ in FIELDS)
     return {key: (int(values[key]) if key in ("epoch", "num_epochs", "best_epoch") else float(values[key]))
-            for key in keys}
+            for key in KEYS}
 
 
 def write_jsonl(path: Path, history: List[Dict]) -> None:

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
-from binarynet.epoch_log import FIELDS
+from binarynet.epoch_log import KEYS
 from datasets.files import DatasetError, atomic_output, exit_status
 from results import paper
 from results.svg_plot import COLORS, Curve, Level, chart
 
-KEYS = ("epoch", "num_epochs", "seconds") + tuple(key for key, _, _ in FIELDS)
 MAKE_A_RUN = "run `make mnist` (or `make mnist-smoke`) to make one"
 COLUMNS = ("run", "experiment", "epochs", "best epoch", "best valid. error %", "test error %", "paper %",
            "difference (points)", "hours", "paper time", "notes")
