@@ -74,11 +74,10 @@ download: $(STAMP)
 $(DOWNLOADS): download-%: $(STAMP)
 	$(PYTHON) -m datasets.download $*
 
-# $(call train,MODULE,RUN,FLAGS): python -m MODULE writing into $(RUNS)/RUN, its console appended to
-# console.log there.
+# $(call train,MODULE,RUN,FLAGS): python -m MODULE writing into $(RUNS)/RUN (ARGS may name another
+# --output-dir); the script itself appends its console to console.log in its run folder.
 define train
-mkdir -p $(RUNS)/$(2)
-$(PYTHON) -u -m $(1) --output-dir $(RUNS)/$(2) $(3) $(ARGS) 2>&1 | tee -a $(RUNS)/$(2)/console.log
+$(PYTHON) -u -m $(1) --output-dir $(RUNS)/$(2) $(3) $(ARGS)
 endef
 
 mnist: download-mnist

@@ -1,5 +1,5 @@
 """BinaryConnect's own batch normalization (the original's ``batch_norm.py``, a preliminary Lasagne layer
-by Jan Schlüter): REPRODUCTION.md §1.8, second part, and §4 trap 7.
+by Jan Schlüter): docs/REPRODUCTION.md §1.8, second part, and §4 trap 7.
 
 It differs from BinaryNet's (Lasagne's) layer in binarynet.binary_net: the running average is of the batch
 standard deviation, epsilon is added to the standard deviation (not to the variance), the parameters keep

@@ -1,4 +1,4 @@
-"""BinaryConnect's svhn_preprocessing.py: GCN + LeCun LCN of the SVHN h5 files (REPRODUCTION.md §2.6, §3.4).
+"""BinaryConnect's svhn_preprocessing.py: GCN + LeCun LCN of the SVHN h5 files (docs/REPRODUCTION.md §2.6, §3.4).
 
 ``python -m binaryconnect.svhn_preprocessing`` (``make svhn-preprocess``) writes GCN (scale 1) + LeCun LCN versions
 of pylearn2's SVHN h5 files (splitted_train, valid, test) from ``$PYLEARN2_DATA_PATH/SVHN/format2/h5/`` to
@@ -8,9 +8,7 @@ place, so a rerun normalized it twice (trap 22). Here the source is only read, e
 slabs to ``<name>.partial`` (an interrupted run resumes at its last completed slab), marked complete, then renamed.
 A finished output is skipped on a rerun; an output without the completion marker is refused.
 """
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,12 +17,13 @@ import numpy as np
 import tables
 
 from datasets import pytables_file, svhn
-from datasets.files import DatasetError, exit_status
 from datasets.gcn import global_contrast_normalize
 from datasets.lcn import ALL_CHANNELS, FAITHFUL_CHANNELS, lcn_rows
 from datasets.paths import folder_from_env
+from harness.errors import ArgumentParser, UserError, command
 
 SETS = ("splitted_train", "valid", "test")
+PREPROCESS_COMMAND = "make svhn-preprocess"
 DEVIATION = "a DEVIATION from the original, whose LeCunLCN normalizes channel 0 only"
 UNMARKED_RAW = ("%s holds raw pixels and no completion marker (a copy of the source?); it is left untouched: "
                 "delete it and rerun")
@@ -71,18 +70,16 @@ def _looks_raw(X: tables.CArray) -> bool:
 
 
 def _check_finished(output: Path, expected: Dict[str, object]) -> None:
-    """Return if ``output`` is a finished output of this very preprocessing, else raise with the reason."""
-    try:
-        h5 = tables.open_file(str(output), "r")
-    except (OSError, tables.HDF5ExtError) as error:
-        raise DatasetError("%s exists but is not a readable h5 file (%s): delete it and rerun" % (output, error))
-    with h5:
+    """Return if ``output`` is a finished output of this very preprocessing that its loader reads whole, else raise
+    with the reason."""
+    with svhn.open_h5(output, PREPROCESS_COMMAND) as h5:
         if not getattr(h5.root._v_attrs, "complete", False):
-            raise DatasetError((UNMARKED_RAW if _looks_raw(pytables_file.data_nodes(h5)[0]) else UNMARKED_PROCESSED)
-                               % output)
+            raise UserError((UNMARKED_RAW if _looks_raw(pytables_file.data_nodes(h5)[0]) else UNMARKED_PROCESSED)
+                            % output)
         stored = _stored_marker(h5, expected)
+        svhn.check_data(h5, output, PREPROCESS_COMMAND)
     if stored != expected:
-        raise DatasetError("%s was made differently (%s) from what this run would make (%s): delete it to redo it"
+        raise UserError("%s was made differently (%s) from what this run would make (%s): delete it to redo it"
                            % (output, stored, expected))
 
 
@@ -94,9 +91,9 @@ def _resumable(partial: Path, expected: Dict[str, object], n_rows: int) -> Optio
         return None
     try:
         rows_done = int(h5.root._v_attrs.rows_done)
-        svhn.check_layout(h5, partial)
+        svhn.check_layout(h5, partial, PREPROCESS_COMMAND)
         usable = pytables_file.data_nodes(h5)[0].shape[0] == n_rows and _stored_marker(h5, expected) == expected
-    except (AttributeError, DatasetError, tables.HDF5ExtError):  # killed while being set up
+    except (AttributeError, UserError, tables.HDF5ExtError):  # killed while being set up
         usable = False
     if usable:
         return h5, rows_done
@@ -121,22 +118,6 @@ def _open_partial(partial: Path, expected: Dict[str, object], n_rows: int) -> Tu
     return h5, 0
 
 
-def _open_source(source: Path) -> Tuple[tables.File, tables.CArray, tables.CArray]:
-    """Open a source h5 read-only and check its layout (§3.3)."""
-    try:
-        h5 = tables.open_file(str(source), "r")
-    except (OSError, tables.HDF5ExtError) as error:
-        raise DatasetError("%s is not a readable h5 file (%s): rebuild it with `%s`"
-                           % (source, error, svhn.BUILD_COMMAND))
-    try:
-        svhn.check_layout(h5, source)
-    except DatasetError:
-        h5.close()
-        raise
-    X, y = pytables_file.data_nodes(h5)
-    return h5, X, y
-
-
 def preprocess_file(source: Path, output: Path, channels: Sequence[int] = FAITHFUL_CHANNELS,
                     slab: int = pytables_file.SLAB) -> bool:
     """Write the GCN + LCN version of ``source`` to ``output`` slab by slab (§3.4); False if already done.
@@ -144,7 +125,7 @@ def preprocess_file(source: Path, output: Path, channels: Sequence[int] = FAITHF
     The source is never modified, so a slab half-written by a killed run is simply redone on the next one.
     """
     if output.resolve() == source.resolve():
-        raise DatasetError("the output %s is the source file itself: set SVHN_LOCAL_PATH to another folder" % output)
+        raise UserError("the output %s is the source file itself: set SVHN_LOCAL_PATH to another folder" % output)
     expected = _marker(source, channels)
     if output.exists():
         _check_finished(output, expected)
@@ -152,8 +133,8 @@ def preprocess_file(source: Path, output: Path, channels: Sequence[int] = FAITHF
         return False
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    src, X_src, y_src = _open_source(source)
-    with src:
+    with svhn.open_h5(source, svhn.BUILD_COMMAND) as src:
+        X_src, y_src = pytables_file.data_nodes(src)
         n_rows = X_src.shape[0]
         print("%s -> %s (%d rows)" % (source, output, n_rows), flush=True)
         h5, start = _open_partial(partial, expected, n_rows)
@@ -185,23 +166,24 @@ def preprocess(sets: Sequence[str] = SETS, data_path: Optional[str] = None, loca
     sources = [svhn.h5_path(svhn.default_folder(data_path), which) for which in sets]
     missing = [str(path) for path in sources if not path.is_file()]
     if missing:
-        raise DatasetError("missing SVHN h5 file(s) %s: run `%s` first" % (", ".join(missing), svhn.BUILD_COMMAND))
+        raise UserError("missing SVHN h5 file(s) %s: run `%s` first" % (", ".join(missing), svhn.BUILD_COMMAND))
     for which, source in zip(sets, sources):
         preprocess_file(source, svhn.h5_path(local, which), channels, slab)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = ArgumentParser(prog="python -m binaryconnect.svhn_preprocessing", description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="sets to preprocess (default: all)")
     parser.add_argument("--all-channels", action="store_true",
-                        help="LCN-normalize all three channels (%s, REPRODUCTION.md §3.4)" % DEVIATION)
+                        help="LCN-normalize all three channels (%s, docs/REPRODUCTION.md §3.4)" % DEVIATION)
     parser.add_argument("--data-path", help="pylearn2 data folder with SVHN/format2/h5 (default: $PYLEARN2_DATA_PATH)")
     parser.add_argument("--local-path", help="output folder (default: $SVHN_LOCAL_PATH); files go to its h5/")
     args = parser.parse_args(argv)
     channels = ALL_CHANNELS if args.all_channels else FAITHFUL_CHANNELS
     print("SVHN preprocessing: %s" % recipe(channels), flush=True)
-    return exit_status(lambda: preprocess(args.sets, args.data_path, args.local_path, channels))
+    preprocess(args.sets, args.data_path, args.local_path, channels)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

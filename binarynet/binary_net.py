@@ -1,13 +1,16 @@
 """BinaryNet's building blocks (Courbariaux, Hubara et al. 2016, Train-time/binary_net.py).
 
-REPRODUCTION.md §1 is the specification: binarization (§1.1), the straight-through sign activation (§1.2),
+docs/REPRODUCTION.md §1 is the specification: binarization (§1.1), the straight-through sign activation (§1.2),
 binary Dense/Conv2D layers (§1.3), ``compute_grads`` and ``clipping_scaling`` (§1.4), Lasagne's batch
-normalization (§1.8) and the ``train`` loop (§1.10, §1.12).
+normalization (§1.8), the loss and its targets (§1.7) and the ``train`` loop (§1.10, §1.12). ``fit`` is what every
+script does after building its network: compile the training and test functions as the originals do, then train.
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
+import sys
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import lasagne
@@ -18,9 +21,11 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.scalar.basic import UnaryScalarOp, same_out_nocomplex
 from theano.tensor.elemwise import Elemwise
 
-from binarynet import epoch_log
-from binarynet.checkpoint import Checkpoint, LoopState
-from datasets.files import atomic_output
+from harness import epoch_log
+from harness.checkpoint import LoopState, npz_crcs
+from harness.files import atomic_output
+from harness.progress import progress
+from harness.run_folder import RunFolder
 
 # The range lasagne.random draws layer seeds from (DropoutLayer uses the same): REPRODUCTION.md §1.3.
 SEED_HIGH = 2147462579
@@ -245,13 +250,26 @@ def squared_hinge_loss(output: T.TensorVariable, target: T.TensorVariable) -> T.
     return T.mean(T.sqr(T.maximum(0., 1. - target * output)))
 
 
-def compile_functions(network: lasagne.layers.Layer, input: T.TensorVariable, target: T.TensorVariable,
+def hinge_targets(labels: np.ndarray) -> np.ndarray:
+    """Integer labels ((N,) or pylearn2's (N, 1)) -> (N, 10) float32 targets in {-1, +1}, as the scripts do:
+    flatten, one-hot (``np.float32(np.eye(10)[y])``), then 2y - 1 for the hinge loss (§1.7)."""
+    return 2 * np.float32(np.eye(10)[np.hstack(labels)]) - 1.
+
+
+COMPILING = ("Compiling the training and test functions (the first time this takes 1 to 3 minutes on 2 CPU "
+             "cores; Theano caches the compiled code in ~/.theano, so later runs start in seconds)...")
+
+
+def compile_functions(network: lasagne.layers.Layer,
                       binary: bool) -> Tuple[theano.compile.Function, theano.compile.Function]:
-    """Build and compile ``train_fn(X, y, LR) -> loss`` and ``val_fn(X, y) -> [loss, err]`` as the scripts do.
+    """``train_fn(X, y, LR) -> loss`` and ``val_fn(X, y) -> [loss, err]``, built as the scripts build them.
 
     Order matters (§1.10): training output, loss, binary-W gradients, Adam + clipping_scaling on the binary
-    weights, a second plain Adam on the other trainable parameters, then the deterministic test output.
+    weights (which prints W_LR_scale and H per layer), a second plain Adam on the other trainable parameters,
+    then the deterministic test output. The input is the network's InputLayer variable.
     """
+    input = lasagne.layers.get_all_layers(network)[0].input_var
+    target = T.matrix("targets")
     LR = T.scalar("LR", dtype=theano.config.floatX)
     train_output = lasagne.layers.get_output(network, deterministic=False)
     loss = squared_hinge_loss(train_output, target)
@@ -267,14 +285,10 @@ def compile_functions(network: lasagne.layers.Layer, input: T.TensorVariable, ta
     test_output = lasagne.layers.get_output(network, deterministic=True)
     test_loss = squared_hinge_loss(test_output, target)
     test_err = T.mean(T.neq(T.argmax(test_output, axis=1), T.argmax(target, axis=1)), dtype=theano.config.floatX)
+    print(COMPILING, file=sys.stderr, flush=True)
     train_fn = theano.function([input, target, LR], loss, updates=updates)
     val_fn = theano.function([input, target], [test_loss, test_err])
     return train_fn, val_fn
-
-
-def LR_decay(LR_start: float, LR_fin: float, num_epochs: int) -> float:
-    """(LR_fin / LR_start) ** (1 / num_epochs) in float64: LR_fin would be epoch num_epochs + 1's LR (§1.6)."""
-    return (LR_fin / LR_start) ** (1. / num_epochs)
 
 
 def shuffle(X: np.ndarray, y: np.ndarray, order: np.ndarray, shuffle_parts: int = 1) -> None:
@@ -296,55 +310,57 @@ def shuffle(X: np.ndarray, y: np.ndarray, order: np.ndarray, shuffle_parts: int 
 def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, batch_size: int,
           LR_start: float, LR_decay: float, num_epochs: int,
           X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
-          X_test: np.ndarray, y_test: np.ndarray, save_path: Optional[str] = None, shuffle_parts: int = 1,
-          checkpoint: Optional[Checkpoint] = None, log_path: Optional[str] = None) -> LoopState:
+          X_test: np.ndarray, y_test: np.ndarray, save_path: Optional[Path] = None, shuffle_parts: int = 1,
+          run: Optional[RunFolder] = None) -> LoopState:
     """The original training loop (§1.10): epochs of sequential minibatches over a reshuffled training set,
-    validation after each, the test set evaluated whenever validation error ties or beats the best.
+    validation after each, the test set evaluated whenever validation error ties or beats the best, and then the
+    parameters saved to ``save_path`` (``np.savez`` keys arr_0..., atomically).
 
-    Additions that do not change results: with ``checkpoint`` the run saves its whole state after every
-    epoch and resumes from it (X_train/y_train must then be given in their loaded order); with ``log_path``
-    the per-epoch figures also go to a JSON Lines file. ``save_path`` receives the parameters of the best
-    epoch (``np.savez`` keys arr_0..., written atomically).
+    Additions that do not change results: progress within each epoch (stderr), and with ``run`` the whole state
+    is saved after every epoch (the checkpoint, then log.jsonl rewritten from it) and a run with a checkpoint
+    resumes from it (X_train/y_train must then be given in their loaded order).
     """
-    def train_epoch(X: np.ndarray, y: np.ndarray, LR: float) -> Any:
+    def train_epoch(X: np.ndarray, y: np.ndarray, LR: float, epoch: int) -> Any:
         loss = 0
         batches = len(X) // batch_size
-        for i in range(batches):
+        for i in progress(range(batches), "epoch %d of %d, training" % (epoch, num_epochs), batches):
             loss += train_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size], LR)
         return loss / batches
 
-    def val_epoch(X: np.ndarray, y: np.ndarray) -> Tuple[Any, Any]:
+    def val_epoch(X: np.ndarray, y: np.ndarray, description: str) -> Tuple[Any, Any]:
         err = 0
         loss = 0
         batches = len(X) // batch_size
-        for i in range(batches):
+        for i in progress(range(batches), description, batches):
             new_loss, new_err = val_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
             err += new_err
             loss += new_loss
         return err / batches * 100, loss / batches
 
     shared = train_fn.get_shared()
-    state = checkpoint.load(shared) if checkpoint is not None else None
-    if state is None:
+    if run is None or run.saved is None:
         state = LoopState(LR=LR_start, order=np.arange(len(X_train)))
         shuffle(X_train, y_train, state.order, shuffle_parts)
     else:
-        print("Resuming after epoch %d from %s" % (state.epoch, checkpoint.path))
+        state = run.saved.restore(shared)
+        print("Resuming after epoch %d from %s" % (state.epoch, run.saved.path), file=sys.stderr, flush=True)
         X_train[:] = X_train[state.order]
         y_train[:] = y_train[state.order]
 
     for epoch in range(state.epoch, num_epochs):
         start_time = time.time()
-        train_loss = train_epoch(X_train, y_train, state.LR)
+        train_loss = train_epoch(X_train, y_train, state.LR, epoch + 1)
         shuffle(X_train, y_train, state.order, shuffle_parts)
-        val_err, val_loss = val_epoch(X_val, y_val)
+        val_err, val_loss = val_epoch(X_val, y_val, "epoch %d of %d, validation" % (epoch + 1, num_epochs))
         if val_err <= state.best_val_err:
             state.best_val_err = val_err
             state.best_epoch = epoch + 1
-            state.test_err, state.test_loss = val_epoch(X_test, y_test)
+            state.test_err, state.test_loss = val_epoch(X_test, y_test, "epoch %d of %d, test" % (epoch + 1,
+                                                                                                 num_epochs))
             if save_path is not None:
                 with atomic_output(save_path) as f:
                     np.savez(f, *lasagne.layers.get_all_param_values(model))
+                state.saved_params = npz_crcs(save_path)
         values = {"epoch": epoch + 1, "num_epochs": num_epochs, "seconds": time.time() - start_time,
                   "LR": state.LR, "training_loss": train_loss, "validation_loss": val_loss,
                   "validation_error_rate": val_err, "best_epoch": state.best_epoch,
@@ -354,8 +370,23 @@ def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, bat
         state.history.append(epoch_log.record(values))
         state.LR *= LR_decay
         state.epoch = epoch + 1
-        if checkpoint is not None:
-            checkpoint.save(state, shared)
-        if log_path is not None:
-            epoch_log.write_jsonl(log_path, state.history)
+        if run is not None:
+            run.checkpoint.save(state, shared)
+            run.write_log(state.history)
     return state
+
+
+def fit(run: RunFolder, network: lasagne.layers.Layer, train_set: Any, valid_set: Any, test_set: Any,
+        shuffle_parts: int = 1) -> LoopState:
+    """What every script does once its network is built (§1.10): compile ``train_fn`` and ``val_fn``, print
+    ``Training...``, and call ``train`` with the run's settings; the best epoch's parameters go to the run folder.
+    The sets are pylearn2-style datasets: ``.X`` the inputs, ``.y`` the {-1, +1} targets.
+    """
+    settings = run.settings
+    started = time.monotonic()
+    train_fn, val_fn = compile_functions(network, binary=settings.binary)
+    run.compiled(time.monotonic() - started)
+    print("Training...")
+    return train(train_fn, val_fn, network, settings.batch_size, settings.LR_start, settings.LR_decay,
+                 settings.num_epochs, train_set.X, train_set.y, valid_set.X, valid_set.y, test_set.X, test_set.y,
+                 save_path=run.parameters_path, shuffle_parts=shuffle_parts, run=run)

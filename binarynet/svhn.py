@@ -1,66 +1,113 @@
-"""BinaryNet SVHN ConvNet (Train-time/svhn.py; REPRODUCTION.md §2.3): ``python -m binarynet.svhn``.
+"""BinaryNet SVHN ConvNet (Train-time/svhn.py; docs/REPRODUCTION.md §2.3): ``python -m binarynet.svhn``.
 
-With no flags this is the paper's experiment (the CIFAR-10 ConvNet with half the filters, 200 epochs,
-expected test error about 2.80 %) on pylearn2's raw-pixel h5 files ``splitted_train``, ``valid`` and ``test``
-in ``$PYLEARN2_DATA_PATH/SVHN/format2/h5/`` (``make svhn-h5``; no GCN/LCN). The training set takes 7.35 GB
-of memory. Like the original it saves no parameters; ``--output-dir`` receives ``log.jsonl`` and
-``checkpoint.npz`` (rerun the same command to resume).
+Read top to bottom like the original: its settings with the paper's values, in its printing order; the data; the
+ConvNet (CIFAR-10's with half the filters), layer by layer; then training. With no flags this is the paper's
+experiment (200 epochs, expected test error about 2.80 %) on pylearn2's raw-pixel h5 files ``splitted_train``,
+``valid`` and ``test`` in ``$PYLEARN2_DATA_PATH/SVHN/format2/h5/`` (``make svhn-h5``; no GCN/LCN); the training set
+takes 7.35 GB of memory. The original saved no parameters; this one keeps the best epoch's in
+``svhn_parameters.npz``, beside ``log.jsonl``, ``checkpoint.npz``, ``run.json`` and ``console.log`` in the run
+folder (``--output-dir``). Rerun the same command to resume.
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
-import argparse
-import sys
-from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
 
+import lasagne
 import numpy as np
+import theano.tensor as T
 
-from binarynet import convnet, experiment
+from binarynet import binary_net
 from datasets import svhn
-from datasets.rows import take_rows
-
-SETS = ("splitted_train", "valid", "test")
-SIZES = experiment.SetSizes(*(svhn.SIZES[name] for name in SETS))
-FILTERS = (64, 64, 128, 128, 256, 256)
-
-
-def parse_args(argv: Optional[List[str]],
-               description: str = "BinaryNet SVHN ConvNet; the defaults are the paper's settings.",
-               LR_start: float = .001, LR_fin: float = .000001, output_dir: str = "runs/binarynet-svhn",
-               data_help: str = experiment.DATA_PATH_HELP) -> argparse.Namespace:
-    """Command-line flags; every default is the paper's setting (BinaryNet's unless given: §2.3, §2.6)."""
-    p = argparse.ArgumentParser(description=description)
-    experiment.add_common_arguments(
-        p, batch_size=50, num_epochs=200, LR_start=LR_start, LR_fin=LR_fin, sizes=SIZES,
-        size_help=["first N rows of %s" % name for name in SETS], output_dir=output_dir, data_help=data_help)
-    convnet.add_arguments(p, FILTERS)
-    return experiment.parse_checked(p, argv, SIZES)
+from harness import run_folder
+from harness.errors import command
+from harness.settings import (Settings, derived, fixed, flag, learning_rate, moving_average_weight, parameters_file,
+                              positive, rows, size)
 
 
-def load_set(which_set: str, rows: int, folder: Path,
-             images: Callable[[np.ndarray], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    """The first ``rows`` rows of pylearn2's SVHN(which_set) from ``<folder>/h5/`` as (N,3,32,32) inputs
-    ``images(X)`` and (N,10) targets 2y-1 from the one-hot y (§2.3, §3.3)."""
-    dataset = svhn.SVHN(which_set, path=str(folder))
-    return images(take_rows(dataset.X, None, rows)), experiment.pm1(take_rows(dataset.y, None, rows))
+@dataclass(frozen=True)
+class SVHNSettings(Settings):
+    """BinaryNet SVHN ConvNet (docs/REPRODUCTION.md §2.3); every default is the paper's setting."""
+
+    EXPERIMENT = "binarynet-svhn"
+    CPU_EPOCH_SECONDS = 7500.  # benchmarks.convnet --dataset svhn on 2 CPU cores: 0.62 s per iteration
+    SMOKE_COMMAND = "make mnist-smoke"
+
+    # BN parameters
+    batch_size: int = flag(50, positive, "minibatch size")
+    alpha: float = flag(.1, moving_average_weight, "BN: weight of the new batch in the running averages")
+    epsilon: float = flag(1e-4, positive, "BN: added to the variance")
+    # BinaryOut
+    activation: str = fixed("binary_net.binary_tanh_unit")
+    # BinaryConnect
+    binary: bool = fixed(True)
+    stochastic: bool = fixed(False)
+    H: float = fixed(1.)  # (-H, +H) are the two binary values
+    W_LR_scale: str = fixed("Glorot")  # "Glorot" means the coefficients of Glorot's paper
+    # Training parameters
+    num_epochs: int = flag(200, positive, "training epochs")
+    # Decaying LR
+    LR_start: float = flag(.001, learning_rate, "learning rate of the first epoch")
+    LR_fin: float = flag(.000001, learning_rate, "the rate the schedule would reach after the last epoch")
+    LR_decay: float = derived(lambda s: (s.LR_fin / s.LR_start) ** (1. / s.num_epochs))
+    shuffle_parts: int = fixed(1)  # the original: use 1, 2, 4, 7 or 14 depending on the CPU's memory
+    # Not in the original: the network's sizes, the rows of each set (for smaller runs), the saved parameters
+    filters: Tuple[int, ...] = size((64, 64, 128, 128, 256, 256), "output channels of the six 3x3 convolutions")
+    num_units: int = size(1024, "units of the two hidden dense layers")
+    train_size: int = rows(598388, "first N rows of splitted_train")
+    valid_size: int = rows(6000, "first N rows of valid")
+    test_size: int = rows(26032, "first N rows of test")
+    save_path: str = parameters_file("svhn_parameters.npz")
 
 
-def load(args: argparse.Namespace, folder: Optional[Path] = None,
-         images: Callable[[np.ndarray], np.ndarray] = convnet.scale_pixels) -> experiment.Data:
-    """splitted_train, valid, test (§2.3, §2.6): each set's first --*-size rows (all of them by default), read
-    from ``folder`` (default: pylearn2's ``$PYLEARN2_DATA_PATH/SVHN/format2/``), pixels scaled to [-1, 1] by
-    default."""
-    folder = svhn.default_folder(args.data_path) if folder is None else folder
-    sizes = (args.train_size, args.valid_size, args.test_size)
-    return sum((load_set(name, rows, folder, images) for name, rows in zip(SETS, sizes)), ())
+def load(s: SVHNSettings) -> Tuple[svhn.SVHN, svhn.SVHN, svhn.SVHN]:
+    """The original's sets (§2.3): pylearn2's splitted_train, valid and test h5 files of raw pixels; inputs
+    ``x * 2/255 - 1`` (in place: the training set is 7.35 GB) as bc01 images, one-hot targets -> {-1, +1}."""
+    folder = str(svhn.default_folder(s.data_path))
+    train_set = svhn.SVHN(which_set="splitted_train", path=folder, start=0, stop=s.train_size)
+    valid_set = svhn.SVHN(which_set="valid", path=folder, start=0, stop=s.valid_size)
+    test_set = svhn.SVHN(which_set="test", path=folder, start=0, stop=s.test_size)
+    for dataset in (train_set, valid_set, test_set):
+        np.multiply(2. / 255., dataset.X, out=dataset.X)
+        np.subtract(dataset.X, 1., out=dataset.X)
+        dataset.X = dataset.X.reshape(-1, 3, 32, 32)
+        dataset.y = 2 * dataset.y - 1.
+    return train_set, valid_set, test_set
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """The script (§2.3); returns the exit status."""
-    args = parse_args(argv)
-    return convnet.run(args, "Loading SVHN dataset", lambda: load(args),
-                       [("shuffle_parts", experiment.SHUFFLE_PARTS)])
+def build_cnn(s: Any) -> lasagne.layers.Layer:
+    """The original's ConvNet (§2.3): three blocks [Conv -> BN -> sign -> Conv -> MaxPool -> BN -> sign] (pooling
+    before BN, trap 8), 2 x [Dense -> BN -> sign], Dense(10) -> BN (trap 9). Convolutions 3x3, pad 1, with bias;
+    the flatten before the first dense layer is channel-major (trap 24)."""
+    binary = dict(binary=s.binary, stochastic=s.stochastic, H=s.H, W_LR_scale=s.W_LR_scale,
+                  nonlinearity=lasagne.nonlinearities.identity)
+    cnn = lasagne.layers.InputLayer(shape=(None, 3, 32, 32), input_var=T.tensor4("inputs"))
+    for first, second in (s.filters[0:2], s.filters[2:4], s.filters[4:6]):  # 64C3-64C3-P2, 128..., 256...
+        cnn = binary_net.Conv2DLayer(cnn, num_filters=first, filter_size=(3, 3), pad=1, **binary)
+        cnn = binary_net.BatchNormLayer(cnn, epsilon=s.epsilon, alpha=s.alpha)
+        cnn = lasagne.layers.NonlinearityLayer(cnn, nonlinearity=binary_net.binary_tanh_unit)
+        cnn = binary_net.Conv2DLayer(cnn, num_filters=second, filter_size=(3, 3), pad=1, **binary)
+        cnn = lasagne.layers.MaxPool2DLayer(cnn, pool_size=(2, 2))
+        cnn = binary_net.BatchNormLayer(cnn, epsilon=s.epsilon, alpha=s.alpha)
+        cnn = lasagne.layers.NonlinearityLayer(cnn, nonlinearity=binary_net.binary_tanh_unit)
+    for _ in range(2):  # 1024FP-1024FP
+        cnn = binary_net.DenseLayer(cnn, num_units=s.num_units, **binary)
+        cnn = binary_net.BatchNormLayer(cnn, epsilon=s.epsilon, alpha=s.alpha)
+        cnn = lasagne.layers.NonlinearityLayer(cnn, nonlinearity=binary_net.binary_tanh_unit)
+    cnn = binary_net.DenseLayer(cnn, num_units=10, **binary)  # 10FP-10SVM
+    return binary_net.BatchNormLayer(cnn, epsilon=s.epsilon, alpha=s.alpha)
+
+
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    """The script: settings (printed by the run folder), data, ConvNet, training."""
+    with run_folder.start(SVHNSettings, argv) as run:
+        print("Loading SVHN dataset")
+        train_set, valid_set, test_set = load(run.settings)
+        print("Building the CNN...")
+        binary_net.fit(run, build_cnn(run.settings), train_set, valid_set, test_set,
+                       shuffle_parts=run.settings.shuffle_parts)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from datasets.fetch import fetch
-from datasets.files import Checksum, DatasetError, atomic_output, verify
+from harness.errors import UserError
+from harness.files import Checksum, atomic_output, verify
 from datasets.gcn import global_contrast_normalize
 from datasets.paths import data_root
 from datasets.rows import take_rows
@@ -50,7 +51,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise DatasetError("refusing to unpickle %s.%s: a CIFAR-10 batch holds only arrays, lists and "
+            raise UserError("refusing to unpickle %s.%s: a CIFAR-10 batch holds only arrays, lists and "
                                "strings" % (module, name)) from None
 
 
@@ -59,14 +60,14 @@ def read_batch(path: Path, checksum: Checksum) -> Dict[str, Any]:
     with open(verify(path, checksum, DOWNLOAD_COMMAND), "rb") as f:
         try:
             batch = _ArrayOnlyUnpickler(f, encoding="latin1").load()
-        except DatasetError:
+        except UserError:
             raise
         except Exception as error:  # whatever a damaged pickle makes the unpickler raise
-            raise DatasetError("%s is not a readable pickle (%s): delete it and run `%s`"
+            raise UserError("%s is not a readable pickle (%s): delete it and run `%s`"
                                % (path, error, DOWNLOAD_COMMAND)) from error
 
-    def malformed(what: str) -> DatasetError:
-        return DatasetError("%s is not a CIFAR-10 batch (%s): delete it and run `%s`" % (path, what, DOWNLOAD_COMMAND))
+    def malformed(what: str) -> UserError:
+        return UserError("%s is not a CIFAR-10 batch (%s): delete it and run `%s`" % (path, what, DOWNLOAD_COMMAND))
 
     if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
         raise malformed("no dict with 'data' and 'labels'")
@@ -111,11 +112,11 @@ def _unpack(archive: tarfile.TarFile, folder: Path, checksums: Dict[str, Checksu
     for member in archive:
         name = PurePosixPath(member.name)
         if name.is_absolute() or ".." in name.parts:
-            raise DatasetError("%s has an unsafe member %r: refusing to unpack it" % (TARBALL, member.name))
+            raise UserError("%s has an unsafe member %r: refusing to unpack it" % (TARBALL, member.name))
         if len(name.parts) != 2 or name.parts[0] != FOLDER or name.name not in checksums:
             continue
         if not member.isreg():
-            raise DatasetError("%s: member %s is not a regular file" % (TARBALL, member.name))
+            raise UserError("%s: member %s is not a regular file" % (TARBALL, member.name))
         checksum = checksums[name.name]
         digest = hashlib.new(checksum.algorithm)
         source = archive.extractfile(member)
@@ -124,7 +125,7 @@ def _unpack(archive: tarfile.TarFile, folder: Path, checksums: Dict[str, Checksu
                 digest.update(block)
                 out.write(block)
             if digest.hexdigest() != checksum.hexdigest:
-                raise DatasetError("%s in %s has %s %s, expected %s"
+                raise UserError("%s in %s has %s %s, expected %s"
                                    % (name.name, TARBALL, checksum.algorithm, digest.hexdigest(), checksum.hexdigest))
         written.append(name.name)
     return written
@@ -138,7 +139,7 @@ def download(root: Path) -> None:
         try:
             verify(folder / name, checksum, DOWNLOAD_COMMAND)
             print("  %s: present, checksum ok" % (folder / name))
-        except DatasetError:
+        except UserError:
             missing.append(name)
     if not missing:
         return
@@ -147,6 +148,6 @@ def download(root: Path) -> None:
         written = _unpack(archive, folder, {name: CHECKSUMS[name] for name in missing})
     lacking = set(missing) - set(written)
     if lacking:
-        raise DatasetError("%s lacks %s" % (TARBALL, ", ".join(sorted(lacking))))
+        raise UserError("%s lacks %s" % (TARBALL, ", ".join(sorted(lacking))))
     print("  unpacked %s into %s" % (", ".join(written), folder))
     tarball.unlink()

@@ -7,16 +7,16 @@ and applied to both sets. Written to ``$PYLEARN2_DATA_PATH/cifar10/pylearn2_gcn_
 pylearn2's pickles, so loading them never runs pickle. The values are platform dependent in their last bits
 (REPRODUCTION.md §5).
 """
-import argparse
-import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from datasets import cifar10
-from datasets.files import DatasetError, PathLike, atomic_output, exit_status
+from harness.errors import ArgumentParser, UserError, command
+from harness.files import PathLike, atomic_output, readable_file
 from datasets.paths import data_root
 from datasets.rows import take_rows
 from datasets.zca import ZCA
@@ -39,18 +39,16 @@ def save_arrays(path: Path, **arrays: np.ndarray) -> None:
 
 
 def load_arrays(path: PathLike, expected: Dict[str, str]) -> Dict[str, np.ndarray]:
-    """Read the arrays named in ``expected`` (name -> dtype) from a .npz, without pickle; DatasetError if unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError("%s is missing: run `%s`" % (path, BUILD_COMMAND))
+    """Read the arrays named in ``expected`` (name -> dtype) from a .npz, without pickle; UserError if unusable."""
+    path = readable_file(path, BUILD_COMMAND)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in expected}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
-        raise DatasetError("%s is unreadable (%s): run `%s`" % (path, error, BUILD_COMMAND)) from error
+            arrays = {name: archive[name] for name in expected}  # reads (and CRC-checks) every array
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        raise UserError("%s is damaged (%s): delete it and run `%s`" % (path, error, BUILD_COMMAND)) from error
     for name, dtype in expected.items():
         if arrays[name].dtype != dtype:
-            raise DatasetError("%s: %s is %s, expected %s: run `%s`"
+            raise UserError("%s: %s is %s, expected %s: run `%s`"
                                % (path, name, arrays[name].dtype, dtype, BUILD_COMMAND))
     return arrays
 
@@ -70,7 +68,7 @@ class GCNWhitenedCIFAR10:
         arrays = load_arrays(file, {"X": "float32", "y": "uint8"})
         X, y = arrays["X"], arrays["y"]
         if X.ndim != 2 or X.shape[1] != cifar10.N_FEATURES or y.shape != (len(X), 1):
-            raise DatasetError("%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
+            raise UserError("%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
                                % (file, X.shape, y.shape, cifar10.N_FEATURES, BUILD_COMMAND))
         self.X = take_rows(X, start, stop)
         self.y = take_rows(y, start, stop)
@@ -85,15 +83,31 @@ def load_preprocessor(path: Optional[str] = None) -> ZCA:
     return zca
 
 
+def is_complete(root: Path) -> bool:
+    """Whether the three files are there and read whole by their loaders (each is written atomically,
+    preprocessor.npz last); a damaged one is reported and the set rebuilt."""
+    folder = output_folder(root)
+    if not any((folder / name).exists() for name in ("train.npz", "test.npz", "preprocessor.npz")):
+        return False
+    try:
+        load_preprocessor(str(root))
+        for which_set in SETS:
+            GCNWhitenedCIFAR10(which_set, path=str(root))
+    except UserError as error:
+        print("%s: unusable, rebuilding it (%s)" % (folder, error), flush=True)
+        return False
+    return True
+
+
 def build(root: Path) -> None:
     """GCN(55) both sets, fit ZCA on all training rows, whiten both, write the three .npz files.
 
-    Skipped when the three files exist (each is written atomically, preprocessor.npz last): a rebuild on
-    another BLAS would change a resumed run's inputs in the last bits. Delete the folder to rebuild.
+    Skipped when the three files are complete and readable: a rebuild on another BLAS would change a resumed
+    run's inputs in the last bits. Delete the folder to rebuild.
     """
     folder = output_folder(root)
-    if all((folder / name).is_file() for name in ("train.npz", "test.npz", "preprocessor.npz")):
-        print("%s: present (delete it to rebuild)" % folder, flush=True)
+    if is_complete(root):
+        print("%s: present and readable (delete it to rebuild)" % folder, flush=True)
         return
     print("loading CIFAR-10 'train' with GCN(scale=%g)" % GCN_SCALE, flush=True)
     # cifar10.CHECKSUMS is looked up now (not bound as a default) so that tests can substitute their own.
@@ -110,12 +124,12 @@ def build(root: Path) -> None:
     print("wrote train.npz, test.npz and preprocessor.npz in %s" % folder, flush=True)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = ArgumentParser(prog="python -m datasets.cifar10_whitened", description=__doc__.splitlines()[0])
     parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
-    args = parser.parse_args(argv)
-    return exit_status(lambda: build(data_root(args.data_path)))
+    build(data_root(parser.parse_args(argv).data_path))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

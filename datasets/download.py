@@ -2,13 +2,11 @@
 
 Every file is checksum-verified and written atomically; rerunning skips what is already in place.
 """
-import argparse
-import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from datasets import cifar10, mnist, svhn
-from datasets.files import exit_status
+from harness.errors import ArgumentParser, command
 from datasets.paths import data_root
 
 DATASETS: Dict[str, Callable[[Path], None]] = {
@@ -18,21 +16,19 @@ DATASETS: Dict[str, Callable[[Path], None]] = {
 }
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = ArgumentParser(prog="python -m datasets.download", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="+", choices=sorted(DATASETS) + ["all"], help="datasets to fetch")
     parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
     args = parser.parse_args(argv)
     names = sorted(DATASETS) if "all" in args.names else args.names
 
-    def fetch_all() -> None:
-        root = data_root(args.data_path)
-        for name in names:
-            print("%s -> %s" % (name, root))
-            DATASETS[name](root)
-
-    return exit_status(fetch_all)
+    root = data_root(args.data_path)
+    for name in names:
+        print("%s -> %s" % (name, root))
+        DATASETS[name](root)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

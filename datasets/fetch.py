@@ -11,7 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Sequence
 
-from datasets.files import Checksum, DatasetError, file_digest
+from harness.errors import UserError
+from harness.files import Checksum, file_digest
 
 BLOCK = 1 << 16
 
@@ -68,4 +69,4 @@ def fetch(urls: Sequence[str], dest: Path, checksum: Checksum) -> Path:
             return dest
         failures.append("%s: %s checksum mismatch" % (url, checksum.algorithm))
         part.unlink()
-    raise DatasetError("could not download %s:\n  %s" % (dest.name, "\n  ".join(failures)))
+    raise UserError("could not download %s:\n  %s" % (dest.name, "\n  ".join(failures)))

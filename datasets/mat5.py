@@ -16,7 +16,7 @@ from typing import BinaryIO, Dict, Iterator, Tuple
 
 import numpy as np
 
-from datasets.files import DatasetError
+from harness.errors import UserError
 
 HEADER = 128
 MI_MATRIX, MI_COMPRESSED = 14, 15
@@ -53,8 +53,8 @@ class _File:
     path: Path
     fix: str
 
-    def error(self, problem: str) -> DatasetError:
-        return DatasetError("%s %s: delete it and run `%s`" % (self.path, problem, self.fix))
+    def error(self, problem: str) -> UserError:
+        return UserError("%s %s: delete it and run `%s`" % (self.path, problem, self.fix))
 
 
 def _element(raw: bytes, pos: int, order: str, source: _File) -> Tuple[int, int, int, int]:

@@ -10,7 +10,8 @@ from typing import Dict, Optional
 import numpy as np
 
 from datasets.fetch import fetch
-from datasets.files import Checksum, DatasetError, atomic_output, verify
+from harness.errors import UserError
+from harness.files import Checksum, atomic_output, verify
 from datasets.paths import data_root
 from datasets.rows import take_rows
 
@@ -42,13 +43,13 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     ndim = {IMAGE_MAGIC: 3, LABEL_MAGIC: 1}[magic]
     header = 4 * (1 + ndim)
     if len(raw) < header:
-        raise DatasetError("%s is truncated (no complete IDX header): run `%s`" % (path, DOWNLOAD_COMMAND))
+        raise UserError("%s is truncated (no complete IDX header): run `%s`" % (path, DOWNLOAD_COMMAND))
     fields = np.frombuffer(raw, dtype=">i4", count=1 + ndim)
     if fields[0] != magic:
-        raise DatasetError("%s has IDX magic %d, expected %d: run `%s`" % (path, fields[0], magic, DOWNLOAD_COMMAND))
+        raise UserError("%s has IDX magic %d, expected %d: run `%s`" % (path, fields[0], magic, DOWNLOAD_COMMAND))
     shape = tuple(int(n) for n in fields[1:])
     if len(raw) != header + int(np.prod(shape)):
-        raise DatasetError("%s holds %d data bytes, its header says %s: run `%s`"
+        raise UserError("%s holds %d data bytes, its header says %s: run `%s`"
                            % (path, len(raw) - header, shape, DOWNLOAD_COMMAND))
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -71,7 +72,7 @@ class MNIST:
         images = read_idx(verify(folder / image_name, checksums[image_name], DOWNLOAD_COMMAND), IMAGE_MAGIC)
         labels = read_idx(verify(folder / label_name, checksums[label_name], DOWNLOAD_COMMAND), LABEL_MAGIC)
         if len(images) != len(labels):
-            raise DatasetError("%s has %d images but %d labels: run `%s`"
+            raise UserError("%s has %d images but %d labels: run `%s`"
                                % (folder, len(images), len(labels), DOWNLOAD_COMMAND))
         X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
         if center:
@@ -90,7 +91,7 @@ def download(root: Path) -> None:
                 verify(target, checksum, DOWNLOAD_COMMAND)
                 print("  %s: present, checksum ok" % target)
                 continue
-            except DatasetError:
+            except UserError:
                 pass
         gz = fetch([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"), GZ_CHECKSUMS[name])
         with gzip.open(gz, "rb") as source, atomic_output(target) as out:

@@ -3,14 +3,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from datasets.files import DatasetError
+from harness.errors import UserError
 
 
 def folder_from_env(explicit: Optional[str], variable: str, how_to_set: str) -> Path:
-    """``explicit`` if given, else the folder named by the environment ``variable``; else a DatasetError."""
+    """``explicit`` if given, else the folder named by the environment ``variable``; else a UserError."""
     root = explicit or os.environ.get(variable)
     if not root:
-        raise DatasetError("%s is not set: %s" % (variable, how_to_set))
+        raise UserError("%s is not set: %s" % (variable, how_to_set))
     return Path(root)
 
 

@@ -1,4 +1,4 @@
-"""SVHN with pylearn2's semantics (``pylearn2.datasets.svhn.SVHN``; REPRODUCTION.md §2.3, §3.3, §4 traps 17-18).
+"""SVHN with pylearn2's semantics (``pylearn2.datasets.svhn.SVHN``; docs/REPRODUCTION.md §2.3, §3.3, §4 traps 17-18).
 
 Raw files: ``train_32x32.mat``, ``test_32x32.mat``, ``extra_32x32.mat`` in ``$PYLEARN2_DATA_PATH/SVHN/format2/``
 (``make download-svhn``). Built files: ``<path>/h5/<which_set>_32x32.h5`` (``make svhn-h5``, see
@@ -15,7 +15,8 @@ import tables
 
 from datasets import pytables_file
 from datasets.fetch import fetch
-from datasets.files import Checksum, DatasetError
+from harness.errors import UserError
+from harness.files import Checksum, readable_file
 from datasets.paths import data_root
 from datasets.py27_set import Py27IntSet
 
@@ -74,7 +75,7 @@ def split_valid(labels: np.ndarray, per_class: int, rng: np.random.RandomState) 
     for label in range(1, N_CLASSES + 1):
         members = np.nonzero(labels == label)[0]
         if len(members) < per_class:
-            raise DatasetError("class %d has %d examples, fewer than the %d that go to 'valid': run `%s`"
+            raise UserError("class %d has %d examples, fewer than the %d that go to 'valid': run `%s`"
                                % (label, len(members), per_class, DOWNLOAD_COMMAND))
         rng.shuffle(members)
         chosen.append(members[:per_class])
@@ -104,44 +105,82 @@ def row_order(which_set: str, labels: Mapping[str, np.ndarray],
     return RowOrder(sources, source[permutation], index[permutation])
 
 
-def check_layout(h5: tables.File, path: Path) -> None:
-    """Raise a DatasetError unless the open h5 file's X is (N, 3072) and its y (N, 10), both float32."""
+def check_layout(h5: tables.File, path: Path, fix: str = BUILD_COMMAND) -> None:
+    """Raise a UserError naming ``fix`` unless the open h5 file's X is (N, 3072) and its y (N, 10), both float32."""
     try:
         X, y = pytables_file.data_nodes(h5)
     except tables.NoSuchNodeError as error:
-        raise DatasetError("%s lacks /Data/X or /Data/y: delete it and run `%s`" % (path, BUILD_COMMAND)) from error
+        raise UserError("%s lacks /Data/X or /Data/y: delete it and run `%s`" % (path, fix)) from error
     n = X.shape[0]
     if X.shape != (n, N_FEATURES) or y.shape != (n, N_CLASSES) or X.dtype != np.float32 or y.dtype != np.float32:
-        raise DatasetError("%s holds X %s %s and y %s %s, expected (N, %d) and (N, %d) float32 (one-hot y): "
-                           "delete it and run `%s`" % (path, X.shape, X.dtype, y.shape, y.dtype, N_FEATURES,
-                                                       N_CLASSES, BUILD_COMMAND))
+        raise UserError("%s holds X %s %s and y %s %s, expected (N, %d) and (N, %d) float32 (one-hot y): "
+                        "delete it and run `%s`" % (path, X.shape, X.dtype, y.shape, y.dtype, N_FEATURES,
+                                                    N_CLASSES, fix))
+
+
+def open_h5(file: Path, fix: str = BUILD_COMMAND, mode: str = "r") -> tables.File:
+    """Open an SVHN h5 file with its layout checked; anything else (a folder, no file, an unreadable, short or
+    foreign file) is a UserError naming ``fix``, the command that writes that file."""
+    readable_file(file, fix)
+    try:
+        h5 = tables.open_file(str(file), mode=mode)
+    except (OSError, tables.HDF5ExtError) as error:
+        raise UserError("%s is not a readable h5 file (%s): delete it and run `%s`"
+                        % (file, str(error).splitlines()[0] if str(error) else type(error).__name__, fix)) from None
+    try:
+        check_layout(h5, file, fix)
+    except BaseException:
+        h5.close()
+        raise
+    return h5
+
+
+def check_data(h5: tables.File, path: Path, fix: str = BUILD_COMMAND, expected_rows: Optional[int] = None) -> None:
+    """Read every row of an open SVHN h5 file, slab by slab (decompressing each chunk, so a damaged file is found
+    without holding it in memory); a UserError naming ``fix`` when it is damaged or has not ``expected_rows``."""
+    X, y = pytables_file.data_nodes(h5)
+    if expected_rows is not None and X.shape[0] != expected_rows:
+        raise UserError("%s has %d rows, %d expected: delete it and run `%s`" % (path, X.shape[0], expected_rows, fix))
+    try:
+        for start in range(0, X.shape[0], pytables_file.SLAB):
+            X.read(start, start + pytables_file.SLAB)
+            y.read(start, start + pytables_file.SLAB)
+    except (tables.HDF5ExtError, OSError, ValueError) as error:
+        raise UserError("%s is damaged (%s): delete it and run `%s`" % (path, error, fix)) from None
+
+
+def read_rows(file: Path, start: Optional[int] = None, stop: Optional[int] = None,
+              fix: str = BUILD_COMMAND) -> Tuple[np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` (default: all) of an SVHN h5 file's X and y, read whole (every compressed chunk is
+    decompressed, so a damaged file is found here); UserErrors name ``fix``."""
+    with open_h5(file, fix) as h5:
+        X, y = pytables_file.data_nodes(h5)
+        n = X.shape[0]
+        start, stop = 0 if start is None else start, n if stop is None else stop
+        if not 0 <= start < stop <= n:
+            raise UserError("%s has %d rows, rows %d..%d were asked for: use fewer rows, or delete it and run `%s`"
+                            % (file, n, start, stop, fix))
+        try:
+            return X.read(start, stop), y.read(start, stop)
+        except (tables.HDF5ExtError, OSError, ValueError) as error:
+            raise UserError("%s is damaged (%s): delete it and run `%s`" % (file, error, fix)) from None
 
 
 class SVHN:
-    """``SVHN(which_set, path=None)`` as in pylearn2 (§3.3): ``X`` (N, 3072) and ``y`` (N, 10), float32, in memory.
+    """``SVHN(which_set, path=None, start=None, stop=None)`` as in pylearn2 (§3.3): ``X`` (N, 3072) and ``y``
+    (N, 10), float32, in memory: rows ``start:stop`` of the file (all by default).
 
     Reads ``<path>/h5/<which_set>_32x32.h5``, ``path`` defaulting to ``$PYLEARN2_DATA_PATH/SVHN/format2/``
     (splitted_train's X alone is 7.35 GB). Unlike pylearn2 it never builds a missing file on first use: that
-    is ``make svhn-h5``'s job.
+    is ``fix``'s job (``make svhn-h5`` for pylearn2's files, ``make svhn-preprocess`` for the GCN + LCN copies).
     """
 
-    def __init__(self, which_set: str, path: Optional[str] = None) -> None:
+    def __init__(self, which_set: str, path: Optional[str] = None, start: Optional[int] = None,
+                 stop: Optional[int] = None, fix: str = BUILD_COMMAND) -> None:
         if which_set not in SOURCES:
             raise ValueError("which_set must be one of %s, not %r" % (sorted(SOURCES), which_set))
         folder = default_folder() if path is None else Path(os.path.expandvars(path))
-        file = h5_path(folder, which_set)
-        if not file.parent.is_dir():
-            raise DatasetError("%s does not exist: run `%s`" % (file.parent, BUILD_COMMAND))
-        if not file.is_file():
-            raise DatasetError("%s is missing: run `%s`" % (file, BUILD_COMMAND))
-        try:
-            with tables.open_file(str(file), mode="r") as h5:
-                check_layout(h5, file)
-                X, y = pytables_file.data_nodes(h5)
-                self.X, self.y = X.read(), y.read()
-        except tables.HDF5ExtError as error:
-            raise DatasetError("%s is not a readable h5 file: delete it and run `%s`"
-                               % (file, BUILD_COMMAND)) from error
+        self.X, self.y = read_rows(h5_path(folder, which_set), start, stop, fix)
 
 
 def download(root: Path) -> None:

@@ -7,7 +7,6 @@ one by one (3072 contiguous bytes each) from the .mat file, or, when the file is
 from an unnamed scratch copy of its decompressed pixels in the h5 folder, which vanishes with the process.
 Each file is written under a temporary name and renamed when complete; existing complete files are kept.
 """
-import argparse
 import contextlib
 import os
 import tempfile
@@ -19,7 +18,8 @@ import numpy as np
 import tables
 
 from datasets import mat5, pytables_file, svhn
-from datasets.files import Checksum, DatasetError, atomic_path, verify
+from harness.errors import ArgumentParser, UserError, command
+from harness.files import Checksum, atomic_path, verify
 
 IMAGE_DIMS = (32, 32, 3)
 DEFAULT_SETS = ("test", "valid", "splitted_train")
@@ -57,14 +57,14 @@ def open_source(folder: Path, name: str, checksum: Checksum, scratch_dir: Path) 
     arrays = mat5.locate(path, svhn.DOWNLOAD_COMMAND)
     X, y = arrays.get("X"), arrays.get("y")
     if X is None or y is None:
-        raise DatasetError("%s lacks variable X or y: delete it and run `%s`" % (path, svhn.DOWNLOAD_COMMAND))
+        raise UserError("%s lacks variable X or y: delete it and run `%s`" % (path, svhn.DOWNLOAD_COMMAND))
     n = X.dims[-1]
     if X.dims != IMAGE_DIMS + (n,) or X.dtype != np.uint8 or y.dims != (n, 1):
-        raise DatasetError("%s holds X %s %s and y %s, expected (32, 32, 3, N) uint8 and (N, 1): delete it and "
+        raise UserError("%s holds X %s %s and y %s, expected (32, 32, 3, N) uint8 and (N, 1): delete it and "
                            "run `%s`" % (path, X.dims, X.dtype, y.dims, svhn.DOWNLOAD_COMMAND))
     labels = mat5.read_array(path, y, svhn.DOWNLOAD_COMMAND).ravel()
     if labels.min() < 1 or labels.max() > svhn.N_CLASSES or np.any(labels != np.round(labels)):
-        raise DatasetError("%s has labels outside 1..10: delete it and run `%s`" % (path, svhn.DOWNLOAD_COMMAND))
+        raise UserError("%s has labels outside 1..10: delete it and run `%s`" % (path, svhn.DOWNLOAD_COMMAND))
     return labels.astype(np.int64), MatImages(path, X, scratch_dir)
 
 
@@ -108,14 +108,17 @@ def write_set(target: Path, order: svhn.RowOrder, labels: Mapping[str, np.ndarra
 
 
 def is_complete(path: Path) -> bool:
-    """Whether ``path`` is an h5 file with the SVHN layout (complete, since files appear only when finished)."""
-    if not path.is_file():
+    """Whether ``path`` is what its loader accepts: an h5 file with the SVHN layout, every row readable (files
+    appear only when finished, so the row count is right). Anything else in its place is reported (and rebuilt
+    by the caller)."""
+    if not path.exists():
         return False
     try:
-        with tables.open_file(str(path), mode="r") as h5:
-            svhn.check_layout(h5, path)
+        with svhn.open_h5(path) as h5:
+            svhn.check_data(h5, path)
         return True
-    except (DatasetError, tables.HDF5ExtError):
+    except UserError as error:
+        print("  %s: unusable, rebuilding it (%s)" % (path, error), flush=True)
         return False
 
 
@@ -159,21 +162,19 @@ def build(folder: Path, which_sets: Sequence[str] = DEFAULT_SETS, checksums: Map
     return [svhn.h5_path(folder, which_set) for which_set in which_sets]
 
 
+@command
 def main(argv: Optional[List[str]] = None) -> None:
-    """Build the requested files; a DatasetError ends the process with its message and status 1."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Build the requested files."""
+    parser = ArgumentParser(prog="python -m datasets.svhn_h5", description=__doc__.splitlines()[0])
     parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
     parser.add_argument("--sets", nargs="+", choices=sorted(svhn.SOURCES), default=list(DEFAULT_SETS), metavar="SET",
                         help="which_set values to build, of %s (default: %s)"
                         % (", ".join(sorted(svhn.SOURCES)), " ".join(DEFAULT_SETS)))
     args = parser.parse_args(argv)
-    try:
-        folder = svhn.default_folder(args.data_path)
-        print("SVHN h5 files in %s" % (folder / "h5"))
-        build(folder, args.sets)
-    except DatasetError as error:
-        raise SystemExit("error: %s" % error) from None
+    folder = svhn.default_folder(args.data_path)
+    print("SVHN h5 files in %s" % (folder / "h5"))
+    build(folder, args.sets)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

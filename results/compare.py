@@ -12,18 +12,15 @@ import sys
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
-from binarynet.epoch_log import KEYS
-from datasets.files import DatasetError, atomic_output, exit_status
+from harness.epoch_log import KEYS
+from harness.errors import ArgumentParser, UserError, command
+from harness.files import atomic_output
 from results import paper
 from results.svg_plot import COLORS, Curve, Level, chart
 
 MAKE_A_RUN = "run `make mnist` (or `make mnist-smoke`) to make one"
 COLUMNS = ("run", "experiment", "epochs", "best epoch", "best valid. error %", "test error %", "paper %",
            "difference (points)", "hours", "paper time", "notes")
-
-
-class LogError(DatasetError):
-    """A run log is missing or malformed (reported like a dataset error: one line, exit status 1)."""
 
 
 class Run(NamedTuple):
@@ -35,24 +32,24 @@ class Run(NamedTuple):
 
 
 def read_log(path: Path) -> List[Dict[str, float]]:
-    """The records of a ``log.jsonl``, one per epoch from epoch 1; a LogError names the file and line at fault."""
+    """The records of a ``log.jsonl``, one per epoch from epoch 1; a UserError names the file and line at fault."""
     records = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         where = "%s line %d" % (path, number)
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise LogError("%s is not valid JSON (%s)" % (where, error)) from None
+            raise UserError("%s is not valid JSON (%s)" % (where, error)) from None
         if not isinstance(record, dict):
-            raise LogError("%s is not a JSON object" % where)
+            raise UserError("%s is not a JSON object" % where)
         bad = [key for key in KEYS if not isinstance(record.get(key), (int, float))]
         if bad:
-            raise LogError("%s: %s missing or not a number" % (where, ", ".join(bad)))
+            raise UserError("%s: %s missing or not a number" % (where, ", ".join(bad)))
         if record["epoch"] != number:
-            raise LogError("%s: epoch %s where epoch %d was expected" % (where, record["epoch"], number))
+            raise UserError("%s: epoch %s where epoch %d was expected" % (where, record["epoch"], number))
         records.append(record)
     if not records:
-        raise LogError("%s has no epochs" % path)
+        raise UserError("%s has no epochs" % path)
     return records
 
 
@@ -60,10 +57,10 @@ def find_runs(runs_dir: Path, folders: List[Path]) -> List[Run]:
     """The runs in ``folders``, or else every folder of ``runs_dir`` that holds a log."""
     logs = [folder / "log.jsonl" for folder in folders] or sorted(runs_dir.glob("*/log.jsonl"))
     if not logs:
-        raise LogError("no run logs (%s): %s" % (runs_dir / "*" / "log.jsonl", MAKE_A_RUN))
+        raise UserError("no run logs (%s): %s" % (runs_dir / "*" / "log.jsonl", MAKE_A_RUN))
     for log in logs:
         if not log.is_file():
-            raise LogError("%s is missing: %s" % (log, MAKE_A_RUN))
+            raise UserError("%s is missing: %s" % (log, MAKE_A_RUN))
     names = [log.parent.resolve().name for log in logs]
     return [Run(name, paper.match(name), read_log(log)) for name, log in zip(names, logs)]
 
@@ -116,14 +113,15 @@ def compare(runs_dir: Path, folders: List[Path], plot_path: Optional[Path]) -> N
     print("plot written to %s" % plot_path, file=sys.stderr)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = ArgumentParser(prog="python -m results.compare", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default: runs)")
     parser.add_argument("--plot", type=Path, help="SVG file to write (default: RUNS/comparison.svg)")
     parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run folders (default: all)")
     args = parser.parse_args(argv)
-    return exit_status(lambda: compare(args.runs, args.run_dirs, args.plot))
+    compare(args.runs, args.run_dirs, args.plot)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

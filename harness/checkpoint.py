@@ -1,0 +1,177 @@
+"""Resumable training: the whole state of a run after an epoch, in one ``.npz`` written atomically.
+
+A checkpoint holds every Theano shared variable the training function reads or updates (weights, biases,
+BN averages, both Adams' moments and time steps, the MRG random streams of dropout and stochastic
+binarization), the global ``np.random`` state, the current order of the training rows, the loop's
+counters (LR, best-so-far, test numbers), the per-epoch history (from which ``log.jsonl`` is rewritten) and the
+CRCs of the best parameters file it goes with. Loading it continues the run exactly where it stopped. It holds
+no pickles (``allow_pickle=False``). The checkpoint before the latest is kept as ``checkpoint.previous.npz``:
+a damaged latest one falls back to it.
+
+Reading happens in two steps so that nothing is compiled for a run that cannot resume: :meth:`Checkpoint.read`
+(before loading data) compares the settings and reads and checks every array; :meth:`Saved.restore` (after
+compiling) checks every array against the shared variables before it assigns any.
+"""
+import json
+import sys
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from harness.errors import UserError
+from harness.files import atomic_path
+
+FORMAT = 2
+SCALARS = ("epoch", "LR", "best_val_err", "best_epoch", "test_err", "test_loss")
+PREVIOUS_SUFFIX = ".previous.npz"
+START_AFRESH = "delete %s (or choose another --output-dir) to start afresh"
+UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+@dataclass
+class LoopState:
+    """The train() loop's own variables after ``epoch`` completed epochs (docs/REPRODUCTION.md §1.10).
+
+    ``saved_params`` are the CRC-32s of the members of the best-epoch parameters file as last written (empty
+    when the run saves none yet), so that the file can be matched with the checkpoint.
+    """
+
+    LR: Any
+    order: np.ndarray
+    epoch: int = 0
+    best_val_err: Any = 100
+    best_epoch: int = 1
+    test_err: Any = None
+    test_loss: Any = None
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    saved_params: List[int] = field(default_factory=list)
+
+
+def npz_crcs(path: Path) -> List[int]:
+    """The CRC-32 of each member of an .npz (zip) file, in order: a cheap fingerprint of its arrays."""
+    with zipfile.ZipFile(path) as archive:
+        return [info.CRC for info in archive.infolist()]
+
+
+@dataclass
+class Saved:
+    """A checkpoint read and checked: the loop state, and the arrays still to be put into the shared variables."""
+
+    path: Path
+    state: LoopState
+    shared: List[Tuple[str, np.ndarray]]
+    random_state: Tuple[Any, ...]
+
+    def restore(self, shared: Sequence[Any]) -> LoopState:
+        """Check every saved array against ``shared`` (names, shapes, dtypes), then assign them all and the
+        ``np.random`` state; returns the loop state."""
+        names = [str(var) for var in shared]
+        if [name for name, _ in self.shared] != names:
+            raise UserError("%s holds another network's variables (the code changed since it was written): %s"
+                            % (self.path, START_AFRESH % self.path.parent))
+        for var, (name, value) in zip(shared, self.shared):
+            current = var.get_value(borrow=True)
+            if value.shape != current.shape or value.dtype != current.dtype:
+                raise UserError("%s: %s is %s %s, the network's is %s %s: %s"
+                                % (self.path, name, value.dtype, value.shape, current.dtype, current.shape,
+                                   START_AFRESH % self.path.parent))
+        for var, (_, value) in zip(shared, self.shared):
+            var.set_value(value)
+        np.random.set_state(self.random_state)
+        return self.state
+
+
+class Checkpoint:
+    """A run's checkpoint file. ``config`` (JSON-able settings) must match for a resume to be allowed."""
+
+    def __init__(self, path: Path, config: Dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.previous = self.path.with_name(self.path.name[:-len(".npz")] + PREVIOUS_SUFFIX)
+        self.config = json.loads(json.dumps(config, sort_keys=True))
+
+    def save(self, state: LoopState, shared: Sequence[Any]) -> None:
+        """Write the state atomically; the checkpoint it replaces becomes the previous one."""
+        random_state = np.random.get_state()
+        arrays = {
+            "format": np.asarray(FORMAT),
+            "config": np.asarray(json.dumps(self.config, sort_keys=True)),
+            "history": np.asarray(json.dumps(state.history)),
+            "saved_params": np.asarray(state.saved_params, dtype=np.int64),
+            "order": state.order,
+            "shared_names": np.asarray([str(var) for var in shared]),
+            "random_keys": random_state[1],
+            "random_rest": np.asarray(random_state[2:], dtype=np.float64),
+        }
+        for name in SCALARS:
+            value = getattr(state, name)
+            arrays["scalar_" + name] = np.asarray(np.nan if value is None else value)
+        for i, var in enumerate(shared):
+            arrays["shared_%d" % i] = var.get_value(borrow=True)
+        with atomic_path(self.path, previous=self.previous) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    def read(self) -> Optional[Saved]:
+        """The saved state, checked (None when the run has no checkpoint yet). A damaged or missing latest
+        checkpoint falls back to the previous one, saying so on stderr; settings that differ are refused."""
+        if not self.path.exists() and not self.previous.exists():
+            return None
+        problem = None
+        if self.path.exists():
+            try:
+                return self._read(self.path)
+            except _Damaged as damaged:
+                problem = "%s is damaged (%s)" % (self.path, damaged)
+        else:
+            problem = "%s is missing (the run was killed while replacing it)" % self.path
+        if self.previous.exists():
+            try:
+                saved = self._read(self.previous)
+            except _Damaged as damaged:
+                problem += ", and so is %s (%s)" % (self.previous, damaged)
+            else:
+                print("warning: %s; resuming from %s (after epoch %d) instead"
+                      % (problem, self.previous, saved.state.epoch), file=sys.stderr, flush=True)
+                return saved
+        raise UserError("%s, and there is no usable previous checkpoint: %s" % (problem, START_AFRESH % self.path.parent))
+
+    def _read(self, path: Path) -> Saved:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if int(data["format"]) != FORMAT:
+                    raise UserError("%s has format %d, this code writes %d: %s"
+                                    % (path, data["format"], FORMAT, START_AFRESH % path.parent))
+                saved = json.loads(str(data["config"]))
+                if saved != self.config:
+                    changed = sorted(k for k in set(saved) | set(self.config) if saved.get(k) != self.config.get(k))
+                    raise UserError(
+                        "%s was written with other settings (%s): use the same flags to resume, or another "
+                        "--output-dir to start afresh" % (path, ", ".join(
+                            "%s %s, now %s" % (k, saved.get(k), self.config.get(k)) for k in changed)))
+                arrays = {key: data[key] for key in data.files}  # reads (and CRC-checks) every member
+        except UserError:
+            raise
+        except UNREADABLE as error:
+            raise _Damaged(error) from error
+        try:
+            names = [str(name) for name in arrays["shared_names"]]
+            shared = [(name, arrays["shared_%d" % i]) for i, name in enumerate(names)]
+            pos, has_gauss, cached = arrays["random_rest"]
+            random_state = ("MT19937", arrays["random_keys"], int(pos), int(has_gauss), float(cached))
+            # Python numbers, as the loop had them: Theano downcasts a Python float LR silently, not np.float64.
+            scalars = {name: arrays["scalar_" + name].item() for name in SCALARS}
+        except (KeyError, ValueError, TypeError) as error:
+            raise _Damaged("incomplete: %s" % error) from error
+        for name in ("test_err", "test_loss"):
+            if np.isnan(scalars[name]):
+                scalars[name] = None
+        state = LoopState(order=arrays["order"].copy(), history=json.loads(str(arrays["history"])),
+                          saved_params=[int(crc) for crc in arrays["saved_params"]], **scalars)
+        return Saved(path, state, shared, random_state)
+
+
+class _Damaged(Exception):
+    """A checkpoint file that cannot be read whole (truncated, garbage, failed CRC)."""

@@ -1,0 +1,62 @@
+"""The one user-error path of every command: :class:`UserError` and the :func:`command` decorator.
+
+A ``UserError`` is anything the person running a command can fix (a bad flag value, missing or damaged data, a
+checkpoint made with other settings, a folder in use, a malformed log, a full disk). Its message says what is wrong
+and what to do. Commands are functions ``main(argv) -> None`` decorated with :func:`command`, which turns the error
+into one ``error: ...`` line on stderr and an exit status; nothing deeper raises ``SystemExit``.
+"""
+import argparse
+import functools
+import sys
+from typing import Callable, List, Optional
+
+USAGE = 2  # exit status of a bad command line (argparse's convention)
+FAILED = 1  # exit status of any other user error
+
+
+class UserError(Exception):
+    """Something the user can fix; ``str(error)`` is the whole message, ``status`` the exit status."""
+
+    def __init__(self, message: str, status: int = FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Finished(Exception):
+    """Nothing left to do (e.g. rerunning a finished run): the command ends with status 0 after its message."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse for every command: a bad command line is a UserError (one ``error:`` line, exit status 2) and
+    ``--help`` ends the command with status 0 through :class:`Finished` (no SystemExit from inside)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError("%s (see --help)" % message, USAGE)
+
+    def exit(self, status: int = 0, message: Optional[str] = None) -> None:  # type: ignore[override]
+        if status:
+            raise UserError((message or "").strip() or "bad command line", status)
+        if message:
+            print(message, end="")
+        raise Finished()
+
+
+Main = Callable[[Optional[List[str]]], None]
+
+
+def command(main: Main) -> Callable[[Optional[List[str]]], int]:
+    """Decorate ``main(argv)``: returns 0 when it completes or raises :class:`Finished`, else the UserError's
+    status after printing ``error: <message>`` (one line) to stderr."""
+
+    @functools.wraps(main)
+    def run(argv: Optional[List[str]] = None) -> int:
+        try:
+            main(argv)
+        except Finished:
+            return 0
+        except UserError as error:
+            print("error: %s" % " ".join(str(error).split("\n")), file=sys.stderr, flush=True)
+            return error.status
+        return 0
+
+    return run

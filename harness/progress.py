@@ -1,0 +1,75 @@
+"""Progress of a long step (an epoch's minibatches, a dataset build, a download), with rate and time left.
+
+On a terminal: a live tqdm bar on stderr (not copied into console.log, which gets the plain lines instead).
+Elsewhere (a pipe, a file, CI): a plain line on stderr every ``INTERVAL`` seconds, so a log stays readable.
+Progress is never written to stdout, which carries the originals' console lines only.
+"""
+import sys
+import time
+from typing import Iterable, Iterator, Optional, TypeVar
+
+from tqdm import tqdm
+
+from harness import console
+
+INTERVAL = 30.  # seconds between plain progress lines
+T = TypeVar("T")
+
+
+def duration(seconds: float) -> str:
+    """'2 h 05 min', '4 min 10 s' or '12 s'."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return "%d h %02d min" % (seconds // 3600, seconds % 3600 // 60)
+    if seconds >= 60:
+        return "%d min %02d s" % (seconds // 60, seconds % 60)
+    return "%d s" % seconds
+
+
+class Progress:
+    """Counts ``done`` of ``total`` units of one step; ``update(n)`` after each piece of work, ``close()`` at the end."""
+
+    def __init__(self, description: str, total: int, unit: str, interval: float = INTERVAL) -> None:
+        self.description, self.total, self.unit, self.interval = description, total, unit, interval
+        self.done, self.start = 0, time.monotonic()
+        self.shown = self.start
+        stream = console.terminal()
+        self.bar = None if stream is None else tqdm(total=total, desc=description, unit=" " + unit, file=stream,
+                                                    leave=False, dynamic_ncols=True)
+
+    def line(self) -> str:
+        """The plain progress line: done/total, percent, rate, time left."""
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        return "  %s: %d/%d %s (%.0f %%), %.3g %s/s, %s left" % (
+            self.description, self.done, self.total, self.unit, 100. * self.done / max(self.total, 1), rate,
+            self.unit, duration(left) if left != float("inf") else "?")
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        now = time.monotonic()
+        if now - self.shown >= self.interval and self.done < self.total:
+            self.shown = now
+            if self.bar is not None:
+                console.to_log_only(self.line())
+            else:
+                print(self.line(), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress(iterable: Iterable[T], description: str, total: int, unit: str = "batches",
+             interval: Optional[float] = None) -> Iterator[T]:
+    """Iterate over ``iterable`` reporting progress after each item (see :class:`Progress`)."""
+    bar = Progress(description, total, unit, INTERVAL if interval is None else interval)
+    try:
+        for item in iterable:
+            yield item
+            bar.update()
+    finally:
+        bar.close()

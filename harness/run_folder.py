@@ -1,0 +1,173 @@
+"""A run's output folder, made ready before any data is read or graph compiled.
+
+``with run_folder.start(Settings, argv) as run:`` parses and checks the flags, then makes the folder
+(``--output-dir``), proves it writable and locks it for this process (a second run into it is refused, naming the
+process that holds it; the lock of a killed run is taken over), reads and checks an existing checkpoint against the
+settings, then opens ``console.log``, records the session in ``run.json``, says which device Theano computes on,
+seeds ``np.random`` and prints the settings as the original does. A run whose checkpoint has every epoch done prints
+its final result instead, and the command ends with status 0.
+
+Files of a run folder: ``run.json`` (manifest), ``console.log``, ``log.jsonl`` (rewritten from the checkpoint on
+every start, so a kill can never lose or repeat an epoch), ``checkpoint.npz`` (+ ``checkpoint.previous.npz``) and the
+best epoch's parameters (e.g. ``mnist_parameters.npz``).
+"""
+import contextlib
+import fcntl
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Type
+
+import numpy as np
+import theano
+
+from harness import epoch_log, manifest
+from harness.checkpoint import Checkpoint, Saved, npz_crcs
+from harness.console import console_log
+from harness.errors import Finished, UserError
+from harness.files import WRITE_FAILURES, write_failure
+from harness.progress import duration
+from harness.settings import Settings
+
+CHECKPOINT, LOG, CONSOLE, LOCK = "checkpoint.npz", "log.jsonl", "console.log", ".lock"
+
+
+class RunFolder:
+    """The open, locked folder of one run; ``saved`` is its checked checkpoint (None for a fresh run)."""
+
+    def __init__(self, settings: Settings, lock: int, saved: Optional[Saved]) -> None:
+        self.settings = settings
+        self.folder = Path(settings.output_dir)
+        self.checkpoint = Checkpoint(self.folder / CHECKPOINT, settings.config())
+        self.saved = saved
+        self.log_path = self.folder / LOG
+        self.parameters_path = self.folder / settings.save_path
+        self._lock = lock
+        self.manifest = {"experiment": settings.EXPERIMENT, "settings": settings.as_dict(), "sessions": []}
+
+    def write_log(self, history: List[dict]) -> None:
+        """Rewrite log.jsonl from the history (the checkpoint's)."""
+        epoch_log.write_jsonl(self.log_path, history)
+
+    def compiled(self, seconds: float) -> None:
+        """Record the compile time of this session (run.json) and say it."""
+        print("compiled in %s" % duration(seconds), file=sys.stderr, flush=True)
+        self.manifest["sessions"][-1]["compile_seconds"] = round(seconds, 1)
+        manifest.write(self.folder, self.manifest)
+
+    def parameters_match(self, crcs: Sequence[int]) -> bool:
+        """Whether the parameters file on disk is the one whose member CRCs are ``crcs``."""
+        try:
+            return npz_crcs(self.parameters_path) == list(crcs)
+        except (OSError, ValueError):
+            return False
+
+
+def _prepare(folder: Path) -> None:
+    """Create ``folder``; a UserError when it cannot be one (a file is there, no permission, read-only)."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError("--output-dir %s is a file, not a folder: choose another --output-dir" % folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError("--output-dir %s: a file is in the way of making that folder: choose another --output-dir"
+                        % folder) from None
+    except OSError as error:
+        raise UserError("cannot make --output-dir %s (%s): choose another --output-dir"
+                        % (folder, error.strerror)) from None
+
+
+def _take_lock(folder: Path) -> int:
+    """Lock ``folder`` for this process (creating and writing the lock file proves the folder writable)."""
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise UserError("cannot write in --output-dir %s (%s): choose another --output-dir"
+                        % (folder, error.strerror)) from None
+    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError("--output-dir %s is in use by another run (%s): wait for it to end, or choose another "
+                        "--output-dir" % (folder, holder or "a process that has not written its name yet")) from None
+    if holder:
+        print("note: taking over %s from a run that ended without releasing it (%s)" % (path, holder),
+              file=sys.stderr, flush=True)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, ("process %d on %s since %s\n" % (os.getpid(), socket.gethostname(), manifest.now())).encode(),
+                  0)
+        os.fsync(fd)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in WRITE_FAILURES:
+            raise write_failure(error, path) from None
+        raise
+    return fd
+
+
+def _release(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    os.close(fd)  # closing releases the flock
+
+
+def _device_notice(settings: Settings) -> None:
+    """Say where Theano computes; for a paper-size run on a CPU, how long it would take and what to do instead."""
+    device = manifest.device()
+    print("Theano computes on: %s (floatX=%s)" % (device, theano.config.floatX), file=sys.stderr)
+    seconds = settings.CPU_EPOCH_SECONDS
+    if device == "cpu" and settings.is_paper_run() and seconds:
+        print("note: this is the paper's full run on a CPU: about %s per epoch on 2 CPU cores (measured), so about "
+              "%s for %d epochs. For a run that learns in about two minutes, `%s`; for the paper's run, a GPU "
+              "(README: Running on a GPU)." % (duration(seconds), duration(seconds * settings.num_epochs),
+                                                settings.num_epochs, settings.SMOKE_COMMAND),
+              file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _resync(run: RunFolder) -> None:
+    """Make the files derived from the checkpoint agree with it: log.jsonl, and a word on the parameters file."""
+    state = run.saved.state
+    run.write_log(state.history)
+    if state.saved_params and not run.parameters_match(state.saved_params):
+        print("note: %s is not the one the checkpoint goes with (the run was stopped between writing the two); it is "
+              "rewritten when the next best epoch is reached" % run.parameters_path, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iterator[RunFolder]:
+    """Open a run (see the module's description) for the duration of the block."""
+    settings = settings_class.parse(argv)
+    folder = Path(settings.output_dir)
+    _prepare(folder)
+    lock = _take_lock(folder)
+    try:
+        run = RunFolder(settings, lock, None)
+        run.saved = run.checkpoint.read()
+        with console_log(folder / CONSOLE):
+            _device_notice(settings)
+            np.random.seed(settings.seed)
+            settings.print_listing()
+            if run.saved is not None:
+                _resync(run)
+                with contextlib.suppress(UserError):
+                    run.manifest["sessions"] = manifest.read(folder)["sessions"]
+                if run.saved.state.epoch >= settings.num_epochs:
+                    print("%s: all %d epochs are done. The last epoch:" % (folder, settings.num_epochs))
+                    print("\n".join(epoch_log.console_lines(run.saved.state.history[-1])), flush=True)
+                    raise Finished()
+            run.manifest["sessions"].append(dict(manifest.session(),
+                                                 resumed_after_epoch=run.saved.state.epoch if run.saved else 0))
+            manifest.write(folder, run.manifest)
+            yield run
+    except OSError as error:
+        if error.errno in WRITE_FAILURES and error.filename:
+            raise write_failure(error, error.filename) from error
+        raise
+    finally:
+        _release(lock)
+
