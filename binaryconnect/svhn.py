@@ -64,7 +64,7 @@ class SVHNSettings(Settings):
 def load(s: SVHNSettings) -> Tuple[SVHN, SVHN, SVHN]:
     """The original's sets (§2.6): ``SVHN(which_set, path=SVHN_LOCAL_PATH)`` for splitted_train, valid and test, the
     GCN + LCN values used as they are (trap 21), as bc01 images; one-hot targets -> {-1, +1}."""
-    folder = str(local_root(s.data_path))
+    folder = str(local_root(s.data_path, "--data-path"))
     train_set = SVHN(which_set="splitted_train", path=folder, start=0, stop=s.train_size, fix=PREPROCESS_COMMAND)
     valid_set = SVHN(which_set="valid", path=folder, start=0, stop=s.valid_size, fix=PREPROCESS_COMMAND)
     test_set = SVHN(which_set="test", path=folder, start=0, stop=s.test_size, fix=PREPROCESS_COMMAND)

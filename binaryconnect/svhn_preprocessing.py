@@ -33,10 +33,10 @@ UNMARKED_PROCESSED = ("%s holds preprocessed-looking values but no completion ma
                       "delete it and rerun to rebuild it from the source")
 
 
-def local_root(explicit: Optional[str] = None) -> Path:
-    """The output folder: ``explicit`` if given, else ``$SVHN_LOCAL_PATH`` (§2.6)."""
+def local_root(explicit: Optional[str] = None, flag: str = "--local-path") -> Path:
+    """The output folder: ``explicit`` (the command's ``flag``) if given, else ``$SVHN_LOCAL_PATH`` (§2.6)."""
     return folder_from_env(explicit, "SVHN_LOCAL_PATH", "export SVHN_LOCAL_PATH=/path/to/local/SVHN "
-                           "(make sets it to $PYLEARN2_DATA_PATH/local), or pass --local-path")
+                           "(make sets it to $PYLEARN2_DATA_PATH/local), or pass %s" % flag)
 
 
 def recipe(channels: Sequence[int]) -> str:

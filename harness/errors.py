@@ -41,6 +41,11 @@ class ArgumentParser(argparse.ArgumentParser):
         raise Finished()
 
 
+def error_line(error: UserError) -> str:
+    """The one line a command prints for a UserError."""
+    return "error: %s" % " ".join(str(error).split("\n"))
+
+
 Main = Callable[[Optional[List[str]]], None]
 
 
@@ -55,7 +60,7 @@ def command(main: Main) -> Callable[[Optional[List[str]]], int]:
         except Finished:
             return 0
         except UserError as error:
-            print("error: %s" % " ".join(str(error).split("\n")), file=sys.stderr, flush=True)
+            print(error_line(error), file=sys.stderr, flush=True)
             return error.status
         return 0
 

@@ -24,8 +24,8 @@ import theano
 
 from harness import epoch_log, manifest
 from harness.checkpoint import Checkpoint, Saved, npz_crcs
-from harness.console import console_log
-from harness.errors import Finished, UserError
+from harness.console import console_log, to_log_only
+from harness.errors import Finished, UserError, error_line
 from harness.files import WRITE_FAILURES, write_failure
 from harness.progress import duration
 from harness.settings import Settings
@@ -163,7 +163,11 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
             run.manifest["sessions"].append(dict(manifest.session(),
                                                  resumed_after_epoch=run.saved.state.epoch if run.saved else 0))
             manifest.write(folder, run.manifest)
-            yield run
+            try:
+                yield run
+            except UserError as error:
+                to_log_only(error_line(error))  # the command prints it once the console is closed
+                raise
     except OSError as error:
         if error.errno in WRITE_FAILURES and error.filename:
             raise write_failure(error, error.filename) from error

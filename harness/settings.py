@@ -18,6 +18,7 @@ Every value is checked when the settings are made, from flags or from a run's ``
 import argparse
 import dataclasses
 import math
+import sys
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from harness.errors import USAGE, ArgumentParser, UserError
@@ -136,7 +137,7 @@ class Settings:
     seed: int = option(1234, seed, "global np.random seed (paper: 1234)")
     data_path: Optional[str] = option(None, None, "")
     output_dir: Optional[str] = option(None, None, "the run folder: log, checkpoint, parameters, manifest "
-                                       "and console output go here (default: runs/<experiment>)")
+                                       "and console output go here")
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -169,7 +170,9 @@ class Settings:
         doc = (cls.__doc__ or "").strip().splitlines()
         fixed_lines = ["%s = %s" % (f.name, _shown(f.default)) for f in dataclasses.fields(cls)
                        if f.metadata[FIELD_KIND] == FIXED]
-        parser = ArgumentParser(prog="python -m " + cls.__module__, description=doc[0] if doc else None,
+        spec = getattr(sys.modules.get(cls.__module__), "__spec__", None)  # the module's name also under -m
+        parser = ArgumentParser(prog="python -m " + (spec.name if spec else cls.__module__),
+                                description=doc[0] if doc else None,
                          epilog="Fixed by the method (printed, not settable): " + "; ".join(fixed_lines)
                          if fixed_lines else None)
         for field in dataclasses.fields(cls):
@@ -240,4 +243,6 @@ class Settings:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(map(_shown, value))
     return py2_str(value) if isinstance(value, float) else str(value)

@@ -1,4 +1,4 @@
-"""BinaryConnect (REPRODUCTION.md §1.8 second part, §1.10, §2.4-§2.6) against NumPy reference values."""
+"""BinaryConnect (docs/REPRODUCTION.md §1.8 second part, §1.10, §2.4-§2.6) against NumPy reference values."""
 import compat  # noqa: F401
 
 import lasagne
@@ -9,9 +9,9 @@ import theano.tensor as T
 from lasagne.layers import InputLayer, get_output
 from lasagne.nonlinearities import identity, rectify
 
-from binaryconnect import batch_norm, binary_connect as bc
-from binarynet import binary_net as bn
-from test_binary_net import _adam_first_step
+from binaryconnect import batch_norm, binary_connect
+from binarynet import binary_net
+from conftest import adam_first_step
 
 f32 = np.float32
 
@@ -25,22 +25,22 @@ def test_shared_blocks_are_binary_nets_own_objects():
     """One implementation for both packages (§1.1, §1.3, §1.4): re-exports, not copies that could drift."""
     for name in ("hard_sigmoid", "binarization", "DenseLayer", "Conv2DLayer", "compute_grads", "clipping_scaling"):
         assert getattr(bc, name) is getattr(bn, name), name
-    assert bc.BatchNormLayer is batch_norm.BatchNormLayer
-    assert bc.BatchNormLayer is not bn.BatchNormLayer
+    assert binary_connect.BatchNormLayer is batch_norm.BatchNormLayer
+    assert binary_connect.BatchNormLayer is not binary_net.BatchNormLayer
 
 
 @pytest.mark.parametrize("n_in, n_out, expected", [(784, 2048, 43.451122), (2048, 2048, 52.255783),
                                                    (2048, 10, 37.04052)])
 def test_mnist_W_LR_scale_comes_from_the_layer_default(n_in, n_out, expected):
     """The BinaryConnect MNIST script passes no W_LR_scale: the layer default "Glorot" applies (§2.4, trap 29)."""
-    layer = bc.DenseLayer(InputLayer((None, n_in)), n_out, binary=True, stochastic=True, H=1.)
+    layer = binary_connect.DenseLayer(InputLayer((None, n_in)), n_out, binary=True, stochastic=True, H=1.)
     assert layer.W_LR_scale.dtype == f32
     assert layer.W_LR_scale == f32(expected)
 
 
 def test_batch_norm_parameters_and_defaults():
-    dense = bc.BatchNormLayer(InputLayer((None, 3)))
-    conv = bc.BatchNormLayer(InputLayer((None, 2, 5, 5)), epsilon=1e-4, alpha=.1, nonlinearity=rectify)
+    dense = binary_connect.BatchNormLayer(InputLayer((None, 3)))
+    conv = binary_connect.BatchNormLayer(InputLayer((None, 2, 5, 5)), epsilon=1e-4, alpha=.1, nonlinearity=rectify)
     assert (dense.epsilon, dense.alpha, dense.nonlinearity) == (.01, .5, identity)
     assert (conv.epsilon, conv.alpha, conv.nonlinearity) == (1e-4, .1, rectify)
     for layer, shape in ((dense, (1, 3)), (conv, (1, 2, 1, 1))):
@@ -57,8 +57,8 @@ def test_batch_norm_train_and_test_modes_and_running_averages():
     which move by alpha towards the batch's mean and std, without epsilon (§1.8, trap 7)."""
     rng = np.random.RandomState(0)
     x2, x4 = T.matrix("x2"), T.tensor4("x4")
-    dense = bc.BatchNormLayer(InputLayer((None, 3), x2), epsilon=.5, alpha=.15, nonlinearity=rectify)
-    conv = bc.BatchNormLayer(InputLayer((None, 2, 3, 3), x4))  # defaults: epsilon .01, alpha .5, identity
+    dense = binary_connect.BatchNormLayer(InputLayer((None, 3), x2), epsilon=.5, alpha=.15, nonlinearity=rectify)
+    conv = binary_connect.BatchNormLayer(InputLayer((None, 2, 3, 3), x4))  # defaults: epsilon .01, alpha .5, identity
     for layer in (dense, conv):
         shape = layer.mean.get_value().shape
         for param, low, high in zip(layer.get_params(), (-1, .5, -1, .5), (1, 2, 1, 2)):
@@ -89,7 +89,7 @@ def test_stochastic_weights_sampled_in_training_real_at_test_time():
     forward pass uses the real-valued W (§1.1, trap 1)."""
     levels = np.array([-1, -.5, 0, .5, .9, 1], dtype=f32)
     x = T.matrix("x")
-    layer = bc.DenseLayer(InputLayer((None, len(levels)), x), 4000, stochastic=True, nonlinearity=identity)
+    layer = binary_connect.DenseLayer(InputLayer((None, len(levels)), x), 4000, stochastic=True, nonlinearity=identity)
     layer.W.set_value(np.repeat(levels[:, None], 4000, axis=1))
     layer.b.set_value(np.linspace(-1, 1, 4000).astype(f32))
     train_out = get_output(layer, deterministic=False)
@@ -119,15 +119,15 @@ def test_training_step_of_a_stochastic_net():
     np.random.seed(42)
     eps, alpha = 1e-4, .15
     x, t = T.tensor4("x"), T.matrix("t")
-    first = bc.DenseLayer(InputLayer((None, 1, 2, 2), x), 6, stochastic=True, nonlinearity=identity)
-    hidden = bc.BatchNormLayer(first, epsilon=eps, alpha=alpha, nonlinearity=rectify)
-    second = bc.DenseLayer(hidden, 3, stochastic=True, nonlinearity=identity)
-    net = bc.BatchNormLayer(second, epsilon=eps, alpha=alpha)
-    train_fn, val_fn = bn.compile_functions(net, x, t, binary=True)
+    first = binary_connect.DenseLayer(InputLayer((None, 1, 2, 2), x), 6, stochastic=True, nonlinearity=identity)
+    hidden = binary_connect.BatchNormLayer(first, epsilon=eps, alpha=alpha, nonlinearity=rectify)
+    second = binary_connect.DenseLayer(hidden, 3, stochastic=True, nonlinearity=identity)
+    net = binary_connect.BatchNormLayer(second, epsilon=eps, alpha=alpha)
+    train_fn, val_fn = binary_net.compile_functions(net, binary=True)
 
     # A second training graph; its MRG states are set to train_fn's, so it samples the very Wb train_fn will.
     pre_bn = get_output([first, second, net], deterministic=False)
-    loss = bn.squared_hinge_loss(pre_bn[2], t)
+    loss = binary_net.squared_hinge_loss(pre_bn[2], t)
     plain = lasagne.layers.get_all_params(net, trainable=True, binary=False)
     assert plain == [first.b, hidden.beta, hidden.gamma, second.b, net.beta, net.gamma]
     for layer in (first, second):
@@ -148,7 +148,7 @@ def test_training_step_of_a_stochastic_net():
     scales = [first.W_LR_scale, second.W_LR_scale] + [1] * len(plain)
     clipped = 0
     for k, (param, p0, g, scale) in enumerate(zip([first.W, second.W] + plain, before, grads, scales)):
-        stepped = p0 - scale * _adam_first_step(g, LR)
+        stepped = p0 - scale * adam_first_step(g, LR)
         if k < 2:
             clipped += np.sum(np.abs(stepped) > 1)
             stepped = np.clip(stepped, -1, 1)
@@ -190,15 +190,15 @@ class _RecordingTrainFn:
         return [np.array(1, dtype=f32), np.array(.5, dtype=f32)]
 
 
-def test_train_sees_the_minibatches_of_the_originals_copying_shuffle(tmp_path, monkeypatch):
-    """Same minibatches as BinaryConnect's loop, which shuffles a fresh range(N) and builds copies (§1.10);
-    nothing is saved."""
-    monkeypatch.chdir(tmp_path)
+def test_the_loop_sees_the_minibatches_of_the_originals_copying_shuffle():
+    """BinaryConnect's loop (binary_net.train with one shuffled part, what binary_connect.fit runs) sees the same
+    minibatches as the original's, which shuffles a fresh range(N) and builds copies (§1.10)."""
     np.random.seed(1234)
     X = np.arange(25, dtype=f32)[:, None] * np.ones((1, 2), f32)
     fns = _RecordingTrainFn()
     held_out = np.zeros((10, 2), f32)
-    state = bc.train(fns, fns.val_fn, 10, .1, .5, 3, X, np.arange(25), held_out, held_out, held_out, held_out)
+    state = binary_net.train(fns, fns.val_fn, None, 10, .1, .5, 3, X, np.arange(25), held_out, held_out, held_out,
+                             held_out, shuffle_parts=1)
 
     np.random.seed(1234)
     order = np.arange(25)
@@ -211,4 +211,3 @@ def test_train_sees_the_minibatches_of_the_originals_copying_shuffle(tmp_path, m
             expected += [order[:10], order[10:20]]  # 2 batches, 5 rows left out
     np.testing.assert_array_equal(fns.batches, expected)
     assert [r["best_epoch"] for r in state.history] == [1, 2, 3]
-    assert list(tmp_path.iterdir()) == []

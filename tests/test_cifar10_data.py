@@ -4,8 +4,6 @@ import functools
 import http.server
 import io
 import os
-import pickle
-import struct
 import tarfile
 import threading
 from pathlib import Path
@@ -14,42 +12,13 @@ import numpy as np
 import pytest
 
 from datasets import cifar10, cifar10_whitened, download
-from datasets.files import Checksum, DatasetError, file_digest
+from harness.errors import UserError
+from harness.files import Checksum, file_digest
 from datasets.zca import ZCA
+from conftest import batch_bytes, md5_of, py2_pickle
 
 BATCH_ROWS = {name: 20 for name in cifar10.FILES["train"]}
 BATCH_ROWS["test_batch"] = 10
-
-
-class _Py2Pickler(pickle._Pickler):
-    """Writes what Python 2's cPickle wrote: bytes as a Python-2 str (BINSTRING), not as _codecs.encode(...)."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def _save_py2_str(self, obj: bytes) -> None:
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = _save_py2_str
-
-
-def py2_pickle(obj) -> bytes:
-    buffer = io.BytesIO()
-    _Py2Pickler(buffer, protocol=2).dump(obj)
-    return buffer.getvalue()
-
-
-def batch_bytes(data, labels, name="batch") -> bytes:
-    """A batch file as the CIFAR site ships it (Python-2 str keys; data uint8 (n, 3072); labels a list)."""
-    return py2_pickle({b"batch_label": name.encode(), b"labels": list(labels), b"data": data,
-                       b"filenames": [b"img_%d.png" % i for i in range(len(labels))]})
-
-
-def md5_of(path: Path) -> Checksum:
-    return Checksum("md5", file_digest(path, "md5"))
 
 
 @pytest.fixture
@@ -139,7 +108,7 @@ def test_gcn_is_applied_to_the_whole_set_before_slicing(synthetic, monkeypatch):
 def test_missing_batch_names_the_download_command(synthetic):
     root, _, _, checksums = synthetic
     (root / "cifar10" / cifar10.FOLDER / "data_batch_4").unlink()
-    with pytest.raises(DatasetError, match="data_batch_4 is missing: run `make download-cifar10`"):
+    with pytest.raises(UserError, match="data_batch_4 is missing: run `make download-cifar10`"):
         cifar10.CIFAR10("train", path=str(root), checksums=checksums)
 
 
@@ -151,7 +120,7 @@ def test_a_wrong_checksum_fails_before_anything_is_unpickled(synthetic, monkeypa
     def never(self):
         raise AssertionError("unpickled a file that failed its checksum")
     monkeypatch.setattr(cifar10._ArrayOnlyUnpickler, "load", never)
-    with pytest.raises(DatasetError, match="test_batch is corrupt .*run `make download-cifar10`"):
+    with pytest.raises(UserError, match="test_batch is corrupt .*run `make download-cifar10`"):
         cifar10.CIFAR10("test", path=str(root), checksums=checksums)
 
 
@@ -177,7 +146,7 @@ def test_a_pickle_naming_any_other_global_is_refused_even_with_a_valid_checksum(
     root, _, _, checksums = synthetic
     marker = root / "pwned"
     checksums = replace_batch(root, checksums, "test_batch", py2_pickle(payload(marker)))
-    with pytest.raises(DatasetError, match="refusing to unpickle (posix.system|functools.partial)"):
+    with pytest.raises(UserError, match="refusing to unpickle (posix.system|functools.partial)"):
         cifar10.CIFAR10("test", path=str(root), checksums=checksums)
     assert not marker.exists()
 
@@ -196,7 +165,7 @@ def test_a_pickle_naming_any_other_global_is_refused_even_with_a_valid_checksum(
 def test_malformed_batches_are_rejected_with_the_fix(synthetic, content, message):
     root, _, _, checksums = synthetic
     checksums = replace_batch(root, checksums, "test_batch", content())
-    with pytest.raises(DatasetError, match=message + ".*make download-cifar10"):
+    with pytest.raises(UserError, match=message + ".*make download-cifar10"):
         cifar10.CIFAR10("test", path=str(root), checksums=checksums)
 
 
@@ -309,21 +278,21 @@ def test_whitened_build_end_to_end(synthetic, monkeypatch, capsys):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda path: path.unlink(), "train.npz is missing: run `make cifar10-whitened`"),
-    (lambda path: path.write_bytes(path.read_bytes()[:200]), "train.npz is unreadable .*run `make cifar10-whitened`"),
+    (lambda path: path.write_bytes(path.read_bytes()[:200]), "train.npz is damaged .*: delete it and run `make cifar10-whitened`"),
     (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float64), y=np.zeros((3, 1), np.uint8)),
      "X is float64, expected float32: run `make cifar10-whitened`"),
-    (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32)), "unreadable .*make cifar10-whitened"),
+    (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32)), "damaged .*make cifar10-whitened"),
     (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32), y=np.zeros((2, 1), np.uint8)),
      r"holds X \(3, 3072\) and y \(2, 1\).*make cifar10-whitened"),
     (lambda path: np.savez(path, X=np.array([None, 1], dtype=object), y=np.zeros((2, 1), np.uint8)),
-     "unreadable .*make cifar10-whitened"),
+     "damaged .*make cifar10-whitened"),
 ])
 def test_missing_or_damaged_whitened_files_name_the_build_command(tmp_path, damage, message):
     path = tmp_path / "cifar10" / cifar10_whitened.FOLDER / "train.npz"
     cifar10_whitened.save_arrays(path, X=np.ones((3, 3072), np.float32), y=np.zeros((3, 1), np.uint8))
     assert cifar10_whitened.GCNWhitenedCIFAR10("train", path=str(tmp_path)).X.shape == (3, 3072)
     damage(path)
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(UserError, match=message):
         cifar10_whitened.GCNWhitenedCIFAR10("train", path=str(tmp_path))
 
 

@@ -9,12 +9,14 @@ import pytest
 
 from datasets import download, mnist
 from datasets.fetch import fetch
-from datasets.files import Checksum, DatasetError, file_digest
+from harness.errors import UserError
+from harness.files import Checksum, file_digest
 from datasets.paths import data_root
+from conftest import write_idx
 
 
 @pytest.fixture
-def synthetic(tmp_path, write_idx):
+def synthetic(tmp_path):
     """A data root with a 6-image 'train' file and a 4-image 'test' file, and their checksums."""
     rng = np.random.RandomState(0)
     images = {"train": rng.randint(0, 256, (6, 28, 28)), "test": rng.randint(0, 256, (4, 28, 28))}
@@ -58,7 +60,7 @@ def test_bad_arguments(synthetic):
 def test_missing_file_names_the_download_command(synthetic):
     root, _, _, checksums = synthetic
     (root / "mnist" / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte is missing: run `make download-mnist`"):
+    with pytest.raises(UserError, match="t10k-labels-idx1-ubyte is missing: run `make download-mnist`"):
         mnist.MNIST("test", path=str(root), checksums=checksums)
 
 
@@ -68,23 +70,23 @@ def test_corrupt_file_fails_its_checksum_before_parsing(synthetic):
     raw = bytearray(path.read_bytes())
     raw[-1] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(DatasetError, match="is corrupt .*delete it and run `make download-mnist`"):
+    with pytest.raises(UserError, match="is corrupt .*delete it and run `make download-mnist`"):
         mnist.MNIST("train", path=str(root), checksums=checksums)
 
 
 @pytest.mark.parametrize("damage, message", [(lambda raw: raw[:-10], "header says"),
                                              (lambda raw: raw[:6], "truncated"),
                                              (lambda raw: b"\0\0\x08\x01" + raw[4:], "magic 2049")])
-def test_malformed_idx_files_are_rejected(tmp_path, write_idx, damage, message):
+def test_malformed_idx_files_are_rejected(tmp_path, damage, message):
     path = write_idx(tmp_path / "images", np.zeros((2, 28, 28)))
     path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(UserError, match=message):
         mnist.read_idx(path, mnist.IMAGE_MAGIC)
 
 
 def test_data_root_needs_PYLEARN2_DATA_PATH(monkeypatch):
     monkeypatch.delenv("PYLEARN2_DATA_PATH", raising=False)
-    with pytest.raises(DatasetError, match="PYLEARN2_DATA_PATH is not set"):
+    with pytest.raises(UserError, match="PYLEARN2_DATA_PATH is not set"):
         data_root()
     monkeypatch.setenv("PYLEARN2_DATA_PATH", "/somewhere")
     assert data_root() == Path("/somewhere")
@@ -149,12 +151,12 @@ def test_fetch_rejects_a_wrong_checksum_and_leaves_no_file(tmp_path, server):
     served, url = server
     (served / "blob").write_bytes(b"not what was published")
     dest = tmp_path / "out" / "blob"
-    with pytest.raises(DatasetError, match="checksum mismatch"):
+    with pytest.raises(UserError, match="checksum mismatch"):
         fetch([url + "blob"], dest, Checksum("sha256", "0" * 64))
     assert list(dest.parent.iterdir()) == []
 
 
-def test_mnist_download_writes_verified_uncompressed_files(tmp_path, server, monkeypatch, write_idx):
+def test_mnist_download_writes_verified_uncompressed_files(tmp_path, server, monkeypatch):
     served, url = server
     checksums, gz_checksums = {}, {}
     for name in mnist.CHECKSUMS:

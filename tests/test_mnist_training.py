@@ -22,10 +22,10 @@ def command(data_root: Path, output_dir: Path):
             "--output-dir", str(output_dir)]
 
 
-def finish(data_root: Path, output_dir: Path) -> str:
+def finish(data_root: Path, output_dir: Path) -> subprocess.CompletedProcess:
     done = subprocess.run(command(data_root, output_dir), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def uninterrupted(real_mnist_root, tmp_path_factory):
 
 
 def test_one_epoch_learns_and_the_log_has_the_original_structure(uninterrupted):
-    output_dir, stdout = uninterrupted
+    output_dir, done = uninterrupted
+    stdout = done.stdout
     log = [json.loads(line) for line in (output_dir / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
     assert log[0]["validation_error_rate"] < 40, "chance is 90 %"
@@ -49,7 +50,9 @@ def test_one_epoch_learns_and_the_log_has_the_original_structure(uninterrupted):
     assert [line.split(" = ")[0] for line in building] == ["W_LR_scale", "H"] * 3
     epoch_1 = lines.index("Training...") + 1
     assert lines[epoch_1].startswith("Epoch 1 of 4 took ")
-    assert lines[epoch_1 + 3] == "  validation loss:               %r" % log[0]["validation_loss"]
+    assert lines[epoch_1 + 3] == "  validation loss:               %.12g" % log[0]["validation_loss"]
+    assert set(stdout.splitlines()) <= set((output_dir / "console.log").read_text().splitlines())
+    assert "Theano computes on: cpu" in done.stderr and "Compiling" in done.stderr
     with np.load(output_dir / "mnist_parameters.npz", allow_pickle=False) as params:
         assert len(params.files) == 3 * 6  # per block: W, b, beta, gamma, mean, inv_std
         assert params["arr_0"].shape == (784, 256) and np.abs(params["arr_0"]).max() <= 1
@@ -68,14 +71,17 @@ def test_a_killed_run_resumes_to_the_same_parameters(real_mnist_root, uninterrup
     killed_after = len((output_dir / "log.jsonl").read_text().splitlines())
     assert killed_after < 4, "the kill came too late to test anything"
 
-    stdout = finish(real_mnist_root, output_dir)
-    assert "Resuming after epoch %d" % killed_after in stdout
+    assert "Resuming after epoch %d" % killed_after in finish(real_mnist_root, output_dir).stderr
     with np.load(straight_dir / "checkpoint.npz", allow_pickle=False) as expected, \
             np.load(output_dir / "checkpoint.npz", allow_pickle=False) as resumed:
         assert expected.files == resumed.files
         for key in expected.files:
-            if key != "history":  # holds the epoch durations
+            if key != "history":  # holds the epoch durations and times
                 np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
-    strip = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
-                          for line in path.read_text().splitlines()]
+    def strip(path):
+        return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "time")}
+                for line in path.read_text().splitlines()]
+
     assert strip(output_dir / "log.jsonl") == strip(straight_dir / "log.jsonl")
+    manifest = json.loads((output_dir / "run.json").read_text())
+    assert [session["resumed_after_epoch"] for session in manifest["sessions"]] == [0, killed_after]

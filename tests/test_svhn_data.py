@@ -16,7 +16,8 @@ import scipy.io
 import tables
 
 from datasets import download, mat5, pytables_file, svhn, svhn_h5
-from datasets.files import Checksum, DatasetError, file_digest
+from harness.errors import UserError
+from harness.files import Checksum, file_digest
 from datasets.py27_set import Py27IntSet
 
 PER_CLASS = {"train": 4, "extra": 2}
@@ -276,7 +277,7 @@ def test_the_real_constants():
 def test_a_class_too_small_for_the_split_is_reported(synthetic):
     _, data, _ = synthetic
     labels = {name: data[name][1] for name in data}
-    with pytest.raises(DatasetError, match="class 7 has 5 examples, fewer than the 6"):
+    with pytest.raises(UserError, match="class 7 has 5 examples, fewer than the 6"):
         svhn.row_order("valid", labels, {"train": 6, "extra": 2})
 
 
@@ -331,7 +332,7 @@ def test_an_interrupted_build_leaves_no_finished_looking_file(synthetic, monkeyp
     assert "splitted_train_32x32.h5" not in seen[-1]
     # ... and the failure removed it; the earlier complete file is untouched.
     assert sorted(p.name for p in (folder / "h5").iterdir()) == ["valid_32x32.h5"]
-    with pytest.raises(DatasetError, match="is missing: run `make svhn-h5`"):
+    with pytest.raises(UserError, match="is missing: run `make svhn-h5`"):
         svhn.SVHN("splitted_train", path=str(folder))
     monkeypatch.setattr(svhn_h5, "one_hot", real_one_hot)
     _build(folder, checksums, ["splitted_train"])
@@ -359,10 +360,10 @@ def test_compressed_and_uncompressed_mat_files_read_the_same(tmp_path):
 
 def test_wrong_checksum_and_missing_mat_name_the_download_command(synthetic):
     folder, _, checksums = synthetic
-    with pytest.raises(DatasetError, match="test_32x32.mat is corrupt .*run `make download-svhn`"):
+    with pytest.raises(UserError, match="test_32x32.mat is corrupt .*run `make download-svhn`"):
         svhn_h5.build(folder, ["test"], {"test": Checksum("md5", "0" * 32)})
     svhn.mat_path(folder, "extra").unlink()
-    with pytest.raises(DatasetError, match="extra_32x32.mat is missing: run `make download-svhn`"):
+    with pytest.raises(UserError, match="extra_32x32.mat is missing: run `make download-svhn`"):
         _build(folder, checksums, ["valid"])
     assert list((folder / "h5").iterdir()) == []
 
@@ -373,7 +374,7 @@ def test_truncated_mat_is_rejected(tmp_path, compress):
     _write_mat(path, np.zeros((32, 32, 3, 5), np.uint8), np.arange(1, 6, dtype=np.uint8), compress)
     path.write_bytes(path.read_bytes()[:-20])
     truncated = Checksum("md5", file_digest(path, "md5"))  # get past the checksum to reach the parser
-    with pytest.raises(DatasetError, match="truncated.*run `make download-svhn`"):
+    with pytest.raises(UserError, match="truncated.*run `make download-svhn`"):
         svhn_h5.build(tmp_path, ["test"], {"test": truncated})
 
 
@@ -386,20 +387,20 @@ def test_truncated_mat_is_rejected(tmp_path, compress):
 ])
 def test_mat_with_wrong_shapes_or_labels_is_rejected(tmp_path, images, labels, message):
     checksum = _write_mat(tmp_path / "test_32x32.mat", images, np.asarray(labels, np.uint8), compress=False)
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(UserError, match=message):
         svhn_h5.build(tmp_path, ["test"], {"test": checksum})
 
 
 def test_not_a_mat_file_and_missing_variables(tmp_path):
     path = tmp_path / "test_32x32.mat"
     path.write_bytes(b"\x89HDF\r\n" + bytes(300))  # e.g. a MATLAB 7.3 (HDF5) file
-    with pytest.raises(DatasetError, match="is not a MATLAB v5 .mat file"):
+    with pytest.raises(UserError, match="is not a MATLAB v5 .mat file"):
         svhn_h5.build(tmp_path, ["test"], {"test": Checksum("md5", file_digest(path, "md5"))})
     scipy.io.savemat(str(path), {"X": np.zeros((32, 32, 3, 2), np.uint8)})
-    with pytest.raises(DatasetError, match="lacks variable X or y"):
+    with pytest.raises(UserError, match="lacks variable X or y"):
         svhn_h5.build(tmp_path, ["test"], {"test": Checksum("md5", file_digest(path, "md5"))})
     scipy.io.savemat(str(path), {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": {"a": 1}})
-    with pytest.raises(DatasetError, match="not a real numeric array"):
+    with pytest.raises(UserError, match="not a real numeric array"):
         svhn_h5.build(tmp_path, ["test"], {"test": Checksum("md5", file_digest(path, "md5"))})
 
 
@@ -408,10 +409,10 @@ def test_not_a_mat_file_and_missing_variables(tmp_path):
 def test_loader_default_path_and_missing_files(tmp_path, monkeypatch):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(tmp_path))
     folder = tmp_path / "SVHN" / "format2"
-    with pytest.raises(DatasetError, match=r"SVHN/format2/h5 does not exist: run `make svhn-h5`"):
+    with pytest.raises(UserError, match=r"SVHN/format2/h5/test_32x32.h5 is missing: run `make svhn-h5`"):
         svhn.SVHN("test")
     (folder / "h5").mkdir(parents=True)
-    with pytest.raises(DatasetError, match=r"h5/test_32x32.h5 is missing: run `make svhn-h5`"):
+    with pytest.raises(UserError, match=r"h5/test_32x32.h5 is missing: run `make svhn-h5`"):
         svhn.SVHN("test")
     with pytest.raises(ValueError, match="which_set"):
         svhn.SVHN("validation")
@@ -429,14 +430,14 @@ def test_loader_rejects_wrong_layouts(tmp_path):
     (folder / "h5").mkdir()
     path = svhn.h5_path(folder, "test")
     pytables_file.create(path, 4, n_classes=1).close()  # modern pylearn2's (N, 1) int labels: not usable here
-    with pytest.raises(DatasetError, match=r"y \(4, 1\).*expected \(N, 3072\) and \(N, 10\).*make svhn-h5"):
+    with pytest.raises(UserError, match=r"y \(4, 1\).*expected \(N, 3072\) and \(N, 10\).*make svhn-h5"):
         svhn.SVHN("test", path=str(folder))
     with tables.open_file(str(path), mode="w") as h5:
         h5.create_group(h5.root, "Other")
-    with pytest.raises(DatasetError, match="lacks /Data/X or /Data/y"):
+    with pytest.raises(UserError, match="lacks /Data/X or /Data/y"):
         svhn.SVHN("test", path=str(folder))
     path.write_bytes(b"not an h5 file at all")
-    with pytest.raises(DatasetError, match="not a readable h5 file.*make svhn-h5"):
+    with pytest.raises(UserError, match="not a readable h5 file.*make svhn-h5"):
         svhn.SVHN("test", path=str(folder))
 
 
@@ -461,5 +462,5 @@ def test_command_line_builds_and_reports(synthetic, monkeypatch, capsys):
     assert "test: %d rows" % len(data["test"][1]) in out and "(100 %)" in out
     assert svhn.SVHN("test", path=str(folder)).X.shape == (len(data["test"][1]), 3072)
     svhn.mat_path(folder, "train").unlink()
-    with pytest.raises(SystemExit, match="train_32x32.mat is missing: run `make download-svhn`"):
-        svhn_h5.main(["--data-path", root, "--sets", "valid"])
+    assert svhn_h5.main(["--data-path", root, "--sets", "valid"]) == 1
+    assert "train_32x32.mat is missing: run `make download-svhn`" in capsys.readouterr().err

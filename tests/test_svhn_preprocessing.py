@@ -17,8 +17,9 @@ import tables
 
 from binaryconnect import svhn_preprocessing
 from datasets import pytables_file
-from datasets.files import DatasetError
+from harness.errors import UserError
 from datasets.lcn import ALL_CHANNELS, gaussian_kernel, lcn_rows, lecun_lcn
+from conftest import write_h5
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"splitted_train": 1234, "valid": 300, "test": 200}
@@ -79,7 +80,7 @@ def raw_set(n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def svhn(tmp_path, write_h5) -> Tuple[Path, Path, Dict[str, Tuple[np.ndarray, np.ndarray]]]:
+def svhn(tmp_path) -> Tuple[Path, Path, Dict[str, Tuple[np.ndarray, np.ndarray]]]:
     """A PYLEARN2_DATA_PATH with the three source h5 files, an empty local folder, and the raw arrays."""
     data, local = tmp_path / "data", tmp_path / "local"
     sets = {which: raw_set(n, seed) for seed, (which, n) in enumerate(SIZES.items())}
@@ -187,8 +188,7 @@ def test_all_channels_is_labelled_a_deviation_and_normalizes_every_channel(svhn,
     X_out, _ = read_h5(output(local, "valid"))
     np.testing.assert_allclose(X_out, reference_preprocessing(sets["valid"][0], ALL_CHANNELS), rtol=1e-4, atol=1e-5)
     assert not output(local, "test").exists()
-    with pytest.raises(SystemExit):
-        svhn_preprocessing.main(["--help"])
+    assert svhn_preprocessing.main(["--help"]) == 0
     assert "DEVIATION" in capsys.readouterr().out
 
 
@@ -206,16 +206,16 @@ def test_svhn_local_path_is_required_and_read_from_the_environment(svhn, monkeyp
 def test_missing_or_malformed_sources_name_make_svhn_h5(svhn, tmp_path):
     data, local, sets = svhn
     (data / "SVHN" / "format2" / "h5" / "valid_32x32.h5").unlink()
-    with pytest.raises(DatasetError, match="valid_32x32.h5.*make svhn-h5"):
+    with pytest.raises(UserError, match="valid_32x32.h5.*make svhn-h5"):
         run(data, local)
     assert not (local / "h5").exists() or not list((local / "h5").iterdir())  # checked before any work
     X, y = sets["test"]
     with tables.open_file(str(data / "SVHN" / "format2" / "h5" / "test_32x32.h5"), "w") as h5:
         h5.create_array("/Data", "X", X, createparents=True)
         h5.create_array("/Data", "y", y.argmax(axis=1)[:, np.newaxis].astype(np.int32))  # modern pylearn2's labels
-    with pytest.raises(DatasetError, match="make svhn-h5"):
+    with pytest.raises(UserError, match="make svhn-h5"):
         run(data, local, sets=["test"])
-    with pytest.raises(DatasetError, match="source file itself"):
+    with pytest.raises(UserError, match="source file itself"):
         run(data, data / "SVHN" / "format2", sets=["splitted_train"])
 
 
@@ -255,7 +255,7 @@ def test_a_corrupt_partial_file_is_discarded_and_rebuilt(svhn, tmp_path, capsys)
     np.testing.assert_array_equal(read_h5(output(local, "test"))[0], read_h5(output(tmp_path / "fresh", "test"))[0])
 
 
-def test_sigkilled_process_then_rerun_equals_an_uninterrupted_run(tmp_path, write_h5):
+def test_sigkilled_process_then_rerun_equals_an_uninterrupted_run(tmp_path):
     X, y = raw_set(12000, seed=5)  # three 5000-row slabs, the last one partial
     data = tmp_path / "data"
     write_h5(data / "SVHN" / "format2" / "h5" / "test_32x32.h5", X, y)
@@ -285,19 +285,19 @@ def test_a_second_run_skips_instead_of_normalizing_twice(svhn, capsys):
     assert "already preprocessed, skipping" in capsys.readouterr().out
     assert os.stat(output(local, "valid")).st_mtime_ns == stamp
     np.testing.assert_array_equal(read_h5(output(local, "valid"))[0], first)
-    with pytest.raises(DatasetError, match="made differently.*delete it"):
+    with pytest.raises(UserError, match="made differently.*delete it"):
         run(data, local, sets=["valid"], channels=ALL_CHANNELS)
 
 
-def test_unmarked_outputs_are_refused_and_left_alone(svhn, write_h5):
+def test_unmarked_outputs_are_refused_and_left_alone(svhn):
     data, local, sets = svhn
     X, y = sets["test"]
     # What the original script leaves: a copy of the source normalized in place, with no marker.
     write_h5(output(local, "test"), svhn_preprocessing.preprocess_rows(X), y)
-    with pytest.raises(DatasetError, match="preprocessed-looking.*trap 22"):
+    with pytest.raises(UserError, match="preprocessed-looking.*trap 22"):
         run(data, local, sets=["test"])
     np.testing.assert_allclose(read_h5(output(local, "test"))[0], reference_preprocessing(X), rtol=1e-4, atol=1e-5)
     write_h5(output(local, "test"), X, y)  # a plain copy of the source
-    with pytest.raises(DatasetError, match="raw pixels"):
+    with pytest.raises(UserError, match="raw pixels"):
         run(data, local, sets=["test"])
     np.testing.assert_array_equal(read_h5(output(local, "test"))[0], X)

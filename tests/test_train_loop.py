@@ -1,18 +1,33 @@
-"""The train() loop of §1.10 with stand-in train/val functions (no Theano compile), and checkpoint/resume."""
+"""The train() loop of docs/REPRODUCTION.md §1.10 with stand-in train/val functions (no Theano compile), inside a
+run folder: checkpoint after every epoch, log.jsonl rewritten from it, exact resume."""
 import compat  # noqa: F401
 
 import json
+from dataclasses import dataclass
 
 import lasagne
 import numpy as np
 import pytest
 import theano
 
-from binarynet import binary_net as bn
-from binarynet.checkpoint import Checkpoint, CheckpointMismatch
+from binarynet import binary_net
+from harness import run_folder
+from harness.checkpoint import npz_crcs
+from harness.errors import UserError
+from harness.settings import Settings, flag, parameters_file, positive
 
 f32 = np.float32
 BATCH = 10
+
+
+@dataclass(frozen=True)
+class LoopSettings(Settings):
+    """A run folder's settings for these tests."""
+
+    EXPERIMENT = "loop-test"
+    num_epochs: int = flag(5, positive, "epochs")
+    num_units: int = flag(2, positive, "units")
+    save_path: str = parameters_file("best.npz")
 
 
 class FakeFunctions:
@@ -53,23 +68,27 @@ def data():
     return X_train, np.arange(25), X_val, np.zeros(20), X_test, np.zeros(10)
 
 
-def model():
-    return lasagne.layers.DenseLayer(lasagne.layers.InputLayer((None, 3)), 2)
-
-
-def run(fns, tmp_path, num_epochs=5, checkpoint=None, save=True, log=True):
+def run(fns, folder, argv=()):
+    """The loop on data() inside the run folder ``folder``; returns (state, X_train)."""
     X_train, y_train, X_val, y_val, X_test, y_test = data()
-    net = model()
-    state = bn.train(fns, fns.val_fn, net, BATCH, .5, .5, num_epochs, X_train, y_train, X_val, y_val, X_test,
-                     y_test, save_path=str(tmp_path / "best.npz") if save else None, checkpoint=checkpoint,
-                     log_path=str(tmp_path / "log.jsonl") if log else None)
-    return state, X_train, y_train
+    with run_folder.start(LoopSettings, ["--output-dir", str(folder)] + list(argv)) as opened:
+        net = lasagne.layers.DenseLayer(lasagne.layers.InputLayer((None, 3)), opened.settings.num_units)
+        state = binary_net.train(fns, fns.val_fn, net, BATCH, .5, .5, opened.settings.num_epochs, X_train, y_train,
+                                 X_val, y_val, X_test, y_test, save_path=opened.parameters_path, run=opened)
+    return state, X_train
+
+
+def strip(records):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "time")} for r in records]
+
+
+def read_log(folder):
+    return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
 
 
 def test_loop_schedule_model_selection_and_console_lines(tmp_path, capsys):
-    np.random.seed(1234)
     fns = FakeFunctions()
-    state, X_train, y_train = run(fns, tmp_path)
+    state, _ = run(fns, tmp_path)
     lines = capsys.readouterr().out.splitlines()
 
     # floor(25 / 10) = 2 sequential batches per epoch; the LR of epoch e is 0.5 * 0.5**(e-1).
@@ -80,16 +99,18 @@ def test_loop_schedule_model_selection_and_console_lines(tmp_path, capsys):
     assert [r["validation_error_rate"] for r in state.history] == pytest.approx([50, 40, 40, 45, 30])
     assert [r["test_error_rate"] for r in state.history] == pytest.approx([10, 20, 30, 30, 50])
     assert fns.test_calls == 4 * 1  # one test batch, evaluated at epochs 1, 2, 3 and 5
-    assert len(lines) == 5 * 9
-    assert lines[0].startswith("Epoch 1 of 5 took ") and lines[0].endswith("s")
-    assert [line[:33] for line in lines[1:9]] == [
+    epochs = lines[lines.index("num_units = 2") + 1:]
+    assert len(epochs) == 5 * 9
+    assert epochs[0].startswith("Epoch 1 of 5 took ") and epochs[0].endswith("s")
+    assert [line[:33] for line in epochs[1:9]] == [
         "  LR:                            ", "  training loss:                 ",
         "  validation loss:               ", "  validation error rate:         ",
         "  best epoch:                    ", "  best validation error rate:    ",
         "  test loss:                     ", "  test error rate:               "]
-    assert lines[4].endswith("%") and lines[5] == "  best epoch:                    1"
-    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert logged == state.history
+    assert epochs[1] == "  LR:                            0.5" and epochs[5] == "  best epoch:                    1"
+    assert epochs[4] == "  validation error rate:         50.0%"  # Python 2's str(50.0)
+    assert read_log(tmp_path) == state.history and all(r["time"].endswith("Z") for r in state.history)
+    assert state.saved_params == npz_crcs(tmp_path / "best.npz")
     with np.load(tmp_path / "best.npz", allow_pickle=False) as saved:
         assert sorted(saved.files) == ["arr_0", "arr_1"]
 
@@ -99,8 +120,8 @@ def test_shuffle_matches_list_shuffles_and_compounds():
     X = np.arange(30, dtype=f32).reshape(10, 3)
     y, order = np.arange(10) * 2, np.arange(10)
     X0 = X.copy()
-    bn.shuffle(X, y, order)
-    bn.shuffle(X, y, order)
+    binary_net.shuffle(X, y, order)
+    binary_net.shuffle(X, y, order)
 
     np.random.seed(1234)
     p0, p1 = list(range(10)), list(range(10))
@@ -115,7 +136,7 @@ def test_shuffle_matches_list_shuffles_and_compounds():
 def test_shuffle_parts_permutes_each_chunk_with_successive_reshuffles():
     np.random.seed(7)
     X, y, order = np.arange(11, dtype=f32)[:, None], np.arange(11), np.arange(11)
-    bn.shuffle(X, y, order, shuffle_parts=3)
+    binary_net.shuffle(X, y, order, shuffle_parts=3)
 
     np.random.seed(7)
     perm = list(range(3))
@@ -127,36 +148,43 @@ def test_shuffle_parts_permutes_each_chunk_with_successive_reshuffles():
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
-    np.random.seed(1234)
     straight = FakeFunctions()
-    expected, X_expected, _ = run(straight, tmp_path / "a", checkpoint=Checkpoint(tmp_path / "a" / "ckpt.npz", {}))
+    expected, X_expected = run(straight, tmp_path / "a")
     random_after = np.random.randint(1 << 30)
 
-    np.random.seed(1234)
-    ckpt = Checkpoint(tmp_path / "b" / "ckpt.npz", {})
     with pytest.raises(KeyboardInterrupt):
-        run(FakeFunctions(interrupt_at_epoch=3), tmp_path / "b", checkpoint=ckpt)
-    np.random.seed(999)  # the resumed process starts from the same seed in reality; anything must do
+        run(FakeFunctions(interrupt_at_epoch=3), tmp_path / "b")
+    assert len(read_log(tmp_path / "b")) == 2
+    np.random.seed(999)  # the resumed process seeds np.random again; the checkpoint's state must win
     resumed_fns = FakeFunctions(epochs_done=2)
-    resumed, X_resumed, _ = run(resumed_fns, tmp_path / "b", checkpoint=ckpt)
+    resumed, X_resumed = run(resumed_fns, tmp_path / "b")
 
     assert [LR for _, LR in resumed_fns.train_batches] == [.125, .125, .0625, .0625, .03125, .03125]
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in expected.history]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == strip
+    assert strip(resumed.history) == strip(expected.history)
     assert resumed_fns.weight.get_value() == straight.weight.get_value()
     np.testing.assert_array_equal(resumed.order, expected.order)
     np.testing.assert_array_equal(X_resumed, X_expected)
     assert np.random.randint(1 << 30) == random_after
-    assert [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()] == \
-        resumed.history
+    assert read_log(tmp_path / "b") == resumed.history
 
 
-def test_checkpoint_refuses_other_settings_and_other_networks(tmp_path):
-    np.random.seed(1)
-    fns = FakeFunctions()
-    run(fns, tmp_path, num_epochs=1, checkpoint=Checkpoint(tmp_path / "ckpt.npz", {"num_units": 4096}))
-    with pytest.raises(CheckpointMismatch, match="num_units"):
-        Checkpoint(tmp_path / "ckpt.npz", {"num_units": 2048}).load(fns.get_shared())
-    with pytest.raises(CheckpointMismatch, match="another network"):
-        Checkpoint(tmp_path / "ckpt.npz", {"num_units": 4096}).load([theano.shared(f32(0), name="v")])
+def test_a_lost_log_line_is_rewritten_and_a_finished_run_prints_its_result(tmp_path, capsys):
+    """A kill between the checkpoint and the log of the last epoch: the next start rewrites log.jsonl from the
+    checkpoint, sees every epoch done, prints the final result and does nothing else."""
+    run(FakeFunctions(), tmp_path)
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    (tmp_path / "log.jsonl").write_text("\n".join(lines[:3]) + "\n")
+    capsys.readouterr()
+    with pytest.raises(Exception) as finished:
+        run(FakeFunctions(interrupt_at_epoch=1), tmp_path)
+    assert type(finished.value).__name__ == "Finished"
+    assert (tmp_path / "log.jsonl").read_text().splitlines() == lines
+    out = capsys.readouterr().out.splitlines()
+    assert out[-10].endswith("all 5 epochs are done. The last epoch:") and out[-1].startswith("  test error rate:")
+
+
+def test_checkpoint_refuses_other_settings_before_anything_runs(tmp_path):
+    run(FakeFunctions(), tmp_path, ["--num-epochs", "1"])
+    with pytest.raises(UserError, match="other settings \\(num_units 2, now 4\\)"):
+        run(FakeFunctions(), tmp_path, ["--num-epochs", "1", "--num-units", "4"])
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
