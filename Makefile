@@ -58,7 +58,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -m "not slow"
 
+LINTERS := $(VENV)/bin/ruff $(VENV)/bin/hadolint
 lint: $(STAMP)
+	@for tool in $(LINTERS); do [ -x $$tool ] || { echo "error: $$tool is missing: run \`make setup INSTALL_FLAGS=--lint\`" >&2; exit 1; }; done
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint docker/Dockerfile
 
 selfcheck: $(STAMP)

@@ -1,7 +1,7 @@
 """``python -m benchmarks.convnet --dataset cifar10|svhn``: speed of a BinaryNet ConvNet on this device.
 
 Prints the graph build + compile time, seconds per training iteration and per validation batch (batch 50),
-and the implied seconds per epoch of the paper's setting (REPRODUCTION.md §2.2: 900 training iterations,
+and the implied seconds per epoch of the paper's setting (docs/REPRODUCTION.md §2.2: 900 training iterations,
 100 validation and up to 200 test batches; §2.3: 11967, 120 and up to 520). Other flags go to the script
 (e.g. ``--filters 32 32 64 64 128 128 --num-units 256`` for a smaller network). Inputs are random:
 speed does not depend on the pixels. The timing itself is benchmarks.mnist_mlp's.

@@ -2,7 +2,7 @@
 
 Writes synthetic train/extra/test .mat files (MATLAB 7 compressed, like the published ones) of an affordable size
 in a scratch folder, builds test, valid and splitted_train from them with the real 400/200-per-class split
-(REPRODUCTION.md §3.3), and prints peak RSS, rows/s and MB/s of float32 rows written. The split and row order
+(docs/REPRODUCTION.md §3.3), and prints peak RSS, rows/s and MB/s of float32 rows written. The split and row order
 are also computed at full size (73,257 / 531,131 labels), and the figures are extrapolated to the real
 test + valid + splitted_train build (26,032 + 6,000 + 598,388 = 630,420 rows).
 """

@@ -2,5 +2,5 @@
 
 ``binary_connect`` is the original's module of that name (its blocks shared with BinaryNet are re-exported
 from binarynet.binary_net), ``batch_norm`` its own batch normalization, ``svhn_preprocessing`` its SVHN
-GCN + LCN step (REPRODUCTION.md §1.8, §1.10, §2.4-§2.6).
+GCN + LCN step (docs/REPRODUCTION.md §1.8, §1.10, §2.4-§2.6).
 """

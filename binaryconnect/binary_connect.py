@@ -3,8 +3,9 @@
 The original repeated most of BinaryNet's binary_net.py; the shared parts are identical in the two originals
 and are the very objects of binarynet.binary_net here, so they cannot drift apart:
 ``hard_sigmoid`` and ``binarization`` (docs/REPRODUCTION.md §1.1), the binary ``DenseLayer`` and ``Conv2DLayer``
-(§1.3), ``compute_grads`` and ``clipping_scaling`` (§1.4), and the scripts' ±1 targets ``hinge_targets`` (§1.7). BinaryConnect's scripts build their training and
-validation functions exactly as BinaryNet's do (binary_net.compile_functions).
+(§1.3), ``compute_grads`` and ``clipping_scaling`` (§1.4), and the scripts' ±1 targets ``hinge_targets`` (§1.7).
+BinaryConnect's scripts build their training and validation functions exactly as BinaryNet's do
+(binary_net.compile_functions).
 
 What differs: BinaryConnect's own ``BatchNormLayer`` (binaryconnect.batch_norm, §1.8) and its ``train`` loop,
 which is BinaryNet's without ``shuffle_parts`` (one part, §1.10) and, in the original, without saving parameters

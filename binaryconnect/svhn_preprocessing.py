@@ -29,7 +29,7 @@ UNMARKED_RAW = ("%s holds raw pixels and no completion marker (a copy of the sou
                 "delete it and rerun")
 UNMARKED_PROCESSED = ("%s holds preprocessed-looking values but no completion marker of this program: it may come "
                       "from the original svhn_preprocessing.py, which normalizes in place and again on every rerun "
-                      "(REPRODUCTION.md trap 22), or from an unfinished copy. Refusing to preprocess it again: "
+                      "(docs/REPRODUCTION.md trap 22), or from an unfinished copy. Refusing to preprocess it again: "
                       "delete it and rerun to rebuild it from the source")
 
 

@@ -27,7 +27,7 @@ from harness.files import atomic_output
 from harness.progress import progress
 from harness.run_folder import RunFolder
 
-# The range lasagne.random draws layer seeds from (DropoutLayer uses the same): REPRODUCTION.md §1.3.
+# The range lasagne.random draws layer seeds from (DropoutLayer uses the same): docs/REPRODUCTION.md §1.3.
 SEED_HIGH = 2147462579
 
 
@@ -40,7 +40,7 @@ class Round3(UnaryScalarOp):
     """Round half away from zero, with the identity as gradient (the straight-through estimator).
 
     The original op had only C code (C ``round``). The Python ``impl`` below agrees with it exactly:
-    NumPy's ``round`` is half-to-even, so ties are resolved by hand (REPRODUCTION.md §4 trap 4).
+    NumPy's ``round`` is half-to-even, so ties are resolved by hand (docs/REPRODUCTION.md §4 trap 4).
     """
 
     def impl(self, x):
@@ -74,7 +74,7 @@ def binary_sigmoid_unit(x: T.TensorVariable) -> T.TensorVariable:
 
 def binarization(W: T.TensorVariable, H: float, binary: bool = True, deterministic: bool = False,
                  stochastic: bool = False, srng: Optional[MRG_RandomStreams] = None) -> T.TensorVariable:
-    """Binarize W to {-H, +H} (paper eq. 1 deterministic, eq. 2 stochastic; REPRODUCTION.md §1.1).
+    """Binarize W to {-H, +H} (paper eq. 1 deterministic, eq. 2 stochastic; docs/REPRODUCTION.md §1.1).
 
     Real-valued W is returned when ``binary`` is False, and at test time (``deterministic``) of a
     stochastic network: stochastic BinaryConnect evaluates with the real weights (§4 trap 1).
@@ -159,7 +159,7 @@ def conv2d_without_shape_hints(input: T.TensorVariable, filters: T.TensorVariabl
 class Conv2DLayer(_BinaryWeights, lasagne.layers.Conv2DLayer):
     """Lasagne Conv2DLayer with binarized filters (§1.3); fan-in/out count k = filter area (pooling ignored).
 
-    Lasagne 0.1 has no ``convolve`` method, so the swap happens around ``get_output_for`` (REPRODUCTION.md §0).
+    Lasagne 0.1 has no ``convolve`` method, so the swap happens around ``get_output_for`` (docs/REPRODUCTION.md §0).
     The convolution is Theano's ``conv2d`` (true convolution, filters flipped; trap 23) without shape hints.
     """
 

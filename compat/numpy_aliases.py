@@ -2,7 +2,7 @@
 
 Theano 1.0.5 still uses them (``getattr(numpy, 'bool')`` when mapping dtypes; ``np.complex`` in
 ``get_scalar_constant_value``, where the AttributeError is swallowed and silently breaks constant
-folding: REPRODUCTION.md §4 trap 27). They were plain aliases of the builtins, so they are restored as such.
+folding: docs/REPRODUCTION.md §4 trap 27). They were plain aliases of the builtins, so they are restored as such.
 """
 import numpy
 

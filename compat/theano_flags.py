@@ -1,10 +1,10 @@
 """Shim: default Theano flags this stack needs, set in ``THEANO_FLAGS`` before Theano is imported.
 
 * ``blas.ldflags=-lopenblas``: without an explicit value Theano 1.0.5 guesses from ``numpy.distutils``'
-  build configuration. ../shared/STACK.md (item 1) saw ``import theano`` fail there (no ``blas_opt_info``);
+  build configuration. docs/STACK.md (item 1) saw ``import theano`` fail there (no ``blas_opt_info``);
   with Debian bookworm's NumPy 1.24.2 it falls back to the generic ``-lblas`` instead. Naming OpenBLAS
   makes the choice explicit and the same everywhere.
-* ``floatX=float32``: the originals ran in float32 (REPRODUCTION.md §4 trap 25); Theano's default is float64.
+* ``floatX=float32``: the originals ran in float32 (docs/REPRODUCTION.md §4 trap 25); Theano's default is float64.
 
 A flag the user already gives in ``THEANO_FLAGS`` is left as it is (e.g. ``floatX=float64``).
 Settings in a ``.theanorc`` file are overridden for these two flags only.

@@ -1,4 +1,4 @@
-"""CIFAR-10 with pylearn2's semantics (``pylearn2.datasets.cifar10.CIFAR10``; REPRODUCTION.md §3.2, §4 trap 16).
+"""CIFAR-10 with pylearn2's semantics (``pylearn2.datasets.cifar10.CIFAR10``; docs/REPRODUCTION.md §3.2, §4 trap 16).
 
 Files: the Python-2 pickles ``data_batch_1..5`` and ``test_batch`` in
 ``$PYLEARN2_DATA_PATH/cifar10/cifar-10-batches-py/``. ``X`` is the (N, 3072) float32 design matrix of the raw

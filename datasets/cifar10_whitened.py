@@ -5,7 +5,7 @@ test images, a ZCA (filter_bias 0.1) fitted on all 50,000 GCN'd training rows (v
 and applied to both sets. Written to ``$PYLEARN2_DATA_PATH/cifar10/pylearn2_gcn_whitened/`` as ``train.npz``,
 ``test.npz`` (X float32 (N, 3072), y uint8 (N, 1)) and ``preprocessor.npz`` (mean, P, inverse) in place of
 pylearn2's pickles, so loading them never runs pickle. The values are platform dependent in their last bits
-(REPRODUCTION.md §5).
+(docs/REPRODUCTION.md §5).
 """
 import zipfile
 import zlib

@@ -1,4 +1,4 @@
-"""Global contrast normalization with pylearn2's semantics (``pylearn2.expr.preprocessing``; REPRODUCTION.md §3.2).
+"""Global contrast normalization with pylearn2's semantics (``pylearn2.expr.preprocessing``; docs/REPRODUCTION.md §3.2).
 
 Used twice: CIFAR-10 with ``scale=55`` before ZCA (BinaryConnect's ``pylearn2_gcn_whitened`` set) and SVHN with
 ``scale=1`` before LeCun LCN (BinaryConnect's ``svhn_preprocessing.py``, §3.4).

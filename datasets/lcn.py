@@ -1,4 +1,5 @@
-"""LeCun local contrast normalization with pylearn2's semantics (``lecun_lcn``, ``LeCunLCN``; REPRODUCTION.md §3.4).
+"""LeCun local contrast normalization with pylearn2's semantics (``lecun_lcn``, ``LeCunLCN``;
+docs/REPRODUCTION.md §3.4).
 
 pylearn2 compiled a Theano convolution for this; here SciPy convolves directly, accumulating in float64 and rounding
 to float32, so results can differ from the original float32 Theano/GPU arithmetic in the last bits.

@@ -1,4 +1,4 @@
-"""Find numeric arrays inside a MATLAB v5 .mat file without loading the file (SVHN's format; REPRODUCTION.md §3.3).
+"""Find numeric arrays inside a MATLAB v5 .mat file without loading the file (SVHN's format; docs/REPRODUCTION.md §3.3).
 
 A v5 file is a 128-byte header ending in the version 0x0100 and the byte-order mark 'IM' (little endian) or
 'MI', then one data element per variable: an 8-byte tag (type, byte count; or a 4-byte "small element" tag

@@ -1,4 +1,4 @@
-"""MNIST with pylearn2's semantics (``pylearn2.datasets.mnist.MNIST``; REPRODUCTION.md §3.1).
+"""MNIST with pylearn2's semantics (``pylearn2.datasets.mnist.MNIST``; docs/REPRODUCTION.md §3.1).
 
 Files: the four uncompressed IDX files in ``$PYLEARN2_DATA_PATH/mnist/``. ``X`` is the (N, 784) float32
 design matrix of pixel/255 in [0, 1], rows in file order; ``y`` the (N, 1) uint8 labels.
@@ -19,7 +19,7 @@ DOWNLOAD_COMMAND = "make download-mnist"
 MIRRORS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
 
 # sha256 of the uncompressed files (what is parsed) and of the published .gz files (what is downloaded),
-# computed from copies whose md5 matched the widely used published values (REPRODUCTION.md §3.1).
+# computed from copies whose md5 matched the widely used published values (docs/REPRODUCTION.md §3.1).
 CHECKSUMS: Dict[str, Checksum] = {
     "train-images-idx3-ubyte": Checksum("sha256", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
     "train-labels-idx1-ubyte": Checksum("sha256", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
@@ -58,7 +58,7 @@ class MNIST:
     """``MNIST(which_set, start, stop, center)`` as in pylearn2.
 
     ``center=True`` subtracts the per-pixel mean of the *whole file* (60,000 or 10,000 images) before the
-    ``start:stop`` slice is taken (REPRODUCTION.md §4 trap 15). ``checksums`` maps file names to their
+    ``start:stop`` slice is taken (docs/REPRODUCTION.md §4 trap 15). ``checksums`` maps file names to their
     expected digests; every file is verified before it is parsed.
     """
 

@@ -1,4 +1,4 @@
-"""Where pylearn2 keeps its data: the folder named by ``$PYLEARN2_DATA_PATH`` (REPRODUCTION.md §3)."""
+"""Where pylearn2 keeps its data: the folder named by ``$PYLEARN2_DATA_PATH`` (docs/REPRODUCTION.md §3)."""
 import os
 from pathlib import Path
 from typing import Optional

@@ -1,4 +1,4 @@
-"""CPython 2.7's ``set`` of non-negative ints, emulated for its iteration order (REPRODUCTION.md §3.3).
+"""CPython 2.7's ``set`` of non-negative ints, emulated for its iteration order (docs/REPRODUCTION.md §3.3).
 
 pylearn2 ordered SVHN's train/valid split with ``list(set(...))`` under Python 2.7, so the h5 row order
 depends on that interpreter's hash table. For ints hash(n) = n. The table (``Objects/setobject.c``) is open

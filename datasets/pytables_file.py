@@ -1,4 +1,4 @@
-"""The PyTables layout of pylearn2's ``DenseDesignMatrixPyTables`` files (the SVHN h5 files; REPRODUCTION.md §3.3).
+"""The PyTables layout of pylearn2's ``DenseDesignMatrixPyTables`` files (the SVHN h5 files; docs/REPRODUCTION.md §3.3).
 
 File title "SVHN Dataset"; group ``/Data`` (title "Data"); CArrays ``/Data/X`` (N, 3072) "Data values" and
 ``/Data/y`` (N, 10) "Data targets", both Float32 (pylearn2's y atom is Float32 too), blosc level 5.

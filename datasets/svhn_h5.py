@@ -1,4 +1,4 @@
-"""``python -m datasets.svhn_h5``: build pylearn2's SVHN h5 files from the .mat files (REPRODUCTION.md §3.3).
+"""``python -m datasets.svhn_h5``: build pylearn2's SVHN h5 files from the .mat files (docs/REPRODUCTION.md §3.3).
 
 Writes ``$PYLEARN2_DATA_PATH/SVHN/format2/h5/<which_set>_32x32.h5`` for each requested set (default: test, valid,
 splitted_train, as pylearn2's ``make_svhn_pytables.py``), rows in pylearn2's order (:func:`datasets.svhn.row_order`),
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import tables
 
 from datasets import mat5, pytables_file, svhn
 from harness.errors import ArgumentParser, UserError, command

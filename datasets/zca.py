@@ -1,4 +1,4 @@
-"""ZCA whitening with pylearn2's semantics (``pylearn2.datasets.preprocessing.ZCA``; REPRODUCTION.md §3.2).
+"""ZCA whitening with pylearn2's semantics (``pylearn2.datasets.preprocessing.ZCA``; docs/REPRODUCTION.md §3.2).
 
 Fit on a float32 design matrix X (rows are examples): mu = column means, Xc = X - mu,
 C = Xc^T Xc / N + filter_bias * I, (lam, V) = scipy.linalg.eigh(C), P = V diag(1/sqrt(lam)) V^T and, if

@@ -9,7 +9,7 @@
 #   --lint      also install the Dockerfile linter (CI)
 #   --no-apt    skip the Debian packages (they are already there, or you are not root)
 #
-# Idempotent: a second run installs nothing new. Facts behind each step: ../shared/STACK.md.
+# Idempotent: a second run installs nothing new. Facts behind each step: docs/STACK.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,7 +59,7 @@ if [ "$apt" = 1 ]; then
 fi
 
 if [ "$gpu" = 1 ]; then
-    # libgpuarray dlopens unversioned names; Debian ships only versioned ones (STACK.md item 5).
+    # libgpuarray dlopens unversioned names; Debian ships only versioned ones (docs/STACK.md item 5).
     # libcuda.so.1 comes from the host driver (NVIDIA Container Toolkit) and is linked at run time.
     libdir=/usr/lib/x86_64-linux-gnu
     for name in libnvrtc libcublas; do

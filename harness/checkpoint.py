@@ -136,7 +136,8 @@ class Checkpoint:
                 print("warning: %s; resuming from %s (after epoch %d) instead"
                       % (problem, self.previous, saved.state.epoch), file=sys.stderr, flush=True)
                 return saved
-        raise UserError("%s, and there is no usable previous checkpoint: %s" % (problem, START_AFRESH % self.path.parent))
+        raise UserError("%s, and there is no usable previous checkpoint: %s"
+                        % (problem, START_AFRESH % self.path.parent))
 
     def _read(self, path: Path) -> Saved:
         try:

@@ -27,7 +27,8 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """Counts ``done`` of ``total`` units of one step; ``update(n)`` after each piece of work, ``close()`` at the end."""
+    """Counts ``done`` of ``total`` units of one step: ``update(n)`` after each piece of work, ``close()`` at the
+    end."""
 
     def __init__(self, description: str, total: int, unit: str, interval: float = INTERVAL) -> None:
         self.description, self.total, self.unit, self.interval = description, total, unit, interval

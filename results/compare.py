@@ -6,7 +6,6 @@ provisional while the run is unfinished. A run belongs to the experiment its fol
 (``binarynet-mnist-smoke`` to binarynet-mnist); it is flagged as not the paper's settings when it plans another
 number of epochs (the log records no other setting). The plot shows validation and test error per epoch.
 """
-import argparse
 import json
 import sys
 from pathlib import Path

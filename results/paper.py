@@ -1,4 +1,4 @@
-"""The six published experiments: test error, epochs and time from the original READMEs (REPRODUCTION.md §2.7)."""
+"""The six published experiments: test error, epochs and time from the original READMEs (docs/REPRODUCTION.md §2.7)."""
 from typing import NamedTuple, Optional
 
 

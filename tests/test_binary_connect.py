@@ -24,7 +24,7 @@ def relu(v):
 def test_shared_blocks_are_binary_nets_own_objects():
     """One implementation for both packages (§1.1, §1.3, §1.4): re-exports, not copies that could drift."""
     for name in ("hard_sigmoid", "binarization", "DenseLayer", "Conv2DLayer", "compute_grads", "clipping_scaling"):
-        assert getattr(bc, name) is getattr(bn, name), name
+        assert getattr(binary_connect, name) is getattr(binary_net, name), name
     assert binary_connect.BatchNormLayer is batch_norm.BatchNormLayer
     assert binary_connect.BatchNormLayer is not binary_net.BatchNormLayer
 

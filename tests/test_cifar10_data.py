@@ -1,4 +1,4 @@
-"""datasets.cifar10, datasets.zca, datasets.cifar10_whitened: pylearn2's CIFAR-10 semantics (REPRODUCTION.md §3.2)
+"""datasets.cifar10, datasets.zca, datasets.cifar10_whitened: pylearn2's CIFAR-10 semantics (docs/REPRODUCTION.md §3.2)
 on small synthetic batches written in the real format (Python-2 protocol-2 pickles of {'data', 'labels'})."""
 import functools
 import http.server
@@ -13,7 +13,7 @@ import pytest
 
 from datasets import cifar10, cifar10_whitened, download
 from harness.errors import UserError
-from harness.files import Checksum, file_digest
+from harness.files import Checksum
 from datasets.zca import ZCA
 from conftest import batch_bytes, md5_of, py2_pickle
 
@@ -278,7 +278,8 @@ def test_whitened_build_end_to_end(synthetic, monkeypatch, capsys):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda path: path.unlink(), "train.npz is missing: run `make cifar10-whitened`"),
-    (lambda path: path.write_bytes(path.read_bytes()[:200]), "train.npz is damaged .*: delete it and run `make cifar10-whitened`"),
+    (lambda path: path.write_bytes(path.read_bytes()[:200]),
+     "train.npz is damaged .*: delete it and run `make cifar10-whitened`"),
     (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float64), y=np.zeros((3, 1), np.uint8)),
      "X is float64, expected float32: run `make cifar10-whitened`"),
     (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32)), "damaged .*make cifar10-whitened"),

@@ -67,7 +67,8 @@ def test_a_full_disk_is_one_error_and_leaves_the_final_name_alone(tmp_path):
     the old content kept, no temporary file left."""
     target = tmp_path / "big.bin"
     target.write_bytes(b"old")
-    code = ("import resource, signal, sys; from harness.files import atomic_output; from harness.errors import command\n"
+    code = ("import resource, signal, sys\nfrom harness.files import atomic_output\n"
+            "from harness.errors import command\n"
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
             "@command\ndef main(argv):\n    with atomic_output(sys.argv[1]) as f:\n        f.write(b'x' * 100000)\n"
             "sys.exit(main(None))")

@@ -1,4 +1,4 @@
-"""datasets.mnist: pylearn2's MNIST semantics (REPRODUCTION.md §3.1) on synthetic and real IDX files."""
+"""datasets.mnist: pylearn2's MNIST semantics (docs/REPRODUCTION.md §3.1) on synthetic and real IDX files."""
 import gzip
 import http.server
 import threading

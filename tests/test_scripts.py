@@ -28,6 +28,8 @@ from datasets import svhn as svhn_data
 from harness.errors import UserError
 
 f32 = np.float32
+SMALL = ["--batch-size", "5", "--train-size", "15", "--valid-size", "8", "--test-size", "6"]
+SVHN_SMALL = ["--batch-size", "5", "--train-size", "10", "--valid-size", "5", "--test-size", "6"]
 SCRIPTS = {bn_mnist: bn_mnist.MNISTSettings, bn_cifar10: bn_cifar10.CIFAR10Settings, bn_svhn: bn_svhn.SVHNSettings,
            bc_mnist: bc_mnist.MNISTSettings, bc_cifar10: bc_cifar10.CIFAR10Settings, bc_svhn: bc_svhn.SVHNSettings}
 ACTIVATION, BINARY = "activation = binary_net.binary_tanh_unit", ["binary = True", "stochastic = False", "H = 1.0",
@@ -250,8 +252,7 @@ class _ShiftedMNIST(mnist_data.MNIST):
 
 def test_binarynet_mnist_inputs_are_2x_minus_1_and_targets_pm1(small_mnist):
     root, images = small_mnist
-    sets = bn_mnist.load(bn_mnist.MNISTSettings.parse(["--batch-size", "5", "--data-path", str(root), "--train-size", "15",
-                                                         "--valid-size", "8", "--test-size", "6"]))
+    sets = bn_mnist.load(bn_mnist.MNISTSettings.parse(SMALL + ["--data-path", str(root)]))
     scaled = {which: images[which].reshape(-1, 784).astype(f32) / f32(255) for which in images}
     for dataset, expected in zip(sets, (scaled["train"][:15], scaled["train"][40:48], scaled["test"][:6])):
         assert dataset.X.dtype == f32 and dataset.X.shape == (len(expected), 1, 28, 28)
@@ -264,8 +265,7 @@ def test_binaryconnect_mnist_sets_are_centered_with_their_whole_file_mean_and_no
     """x/255 minus the per-pixel mean of the whole file, taken before slicing: train and valid share the training
     file's mean, test has its own (§2.4, trap 15); no 2x - 1; reshaped (N, 1, 28, 28)."""
     root, images = small_mnist
-    sets = bc_mnist.load(bc_mnist.MNISTSettings.parse(["--batch-size", "5", "--data-path", str(root), "--train-size", "15",
-                                                         "--valid-size", "8", "--test-size", "6"]))
+    sets = bc_mnist.load(bc_mnist.MNISTSettings.parse(SMALL + ["--data-path", str(root)]))
     scaled = {which: images[which].reshape(-1, 784) / 255. for which in images}
     centered = {which: scaled[which] - scaled[which].mean(axis=0) for which in images}
     for dataset, expected in zip(sets, (centered["train"][:15], centered["train"][40:48], centered["test"][:6])):
@@ -293,7 +293,8 @@ def test_binarynet_cifar10_sets_are_scaled_to_pm1_images(small_cifar10):
     """x * (2/255) - 1 in float32, rows read channel-major (1024 R, 1024 G, 1024 B; trap 16), rows 0..N and
     45000.. of the training set (§2.2)."""
     root, train, labels, (test, test_labels) = small_cifar10
-    sets = bn_cifar10.load(bn_cifar10.CIFAR10Settings.parse(["--batch-size", "5", "--data-path", str(root), "--train-size", "70",
+    sets = bn_cifar10.load(bn_cifar10.CIFAR10Settings.parse(["--batch-size", "5", "--data-path", str(root),
+                                                             "--train-size", "70",
                                                              "--valid-size", "15", "--test-size", "30"]))
     for dataset, raw, raw_labels in zip(sets, (train[:70], train[45000:45015], test),
                                         (labels[:70], labels[45000:45015], test_labels)):
@@ -319,7 +320,8 @@ def small_whitened_cifar10(tmp_path):
 
 def test_binaryconnect_cifar10_whitened_sets_are_used_as_they_are(small_whitened_cifar10):
     root, sets = small_whitened_cifar10
-    loaded = bc_cifar10.load(bc_cifar10.CIFAR10Settings.parse(["--batch-size", "5", "--data-path", str(root), "--train-size", "70",
+    loaded = bc_cifar10.load(bc_cifar10.CIFAR10Settings.parse(["--batch-size", "5", "--data-path", str(root),
+                                                               "--train-size", "70",
                                                                "--valid-size", "15", "--test-size", "10"]))
     (train_X, train_y), (test_X, test_y) = sets["train"], sets["test"]
     for dataset, rows, labels in zip(loaded, (train_X[:70], train_X[45000:45015], test_X),
@@ -343,7 +345,8 @@ def write_svhn_sets(folder, rng, pixels):
 
 def test_binarynet_svhn_sets_are_read_from_the_h5_files_and_scaled(tmp_path):
     written = write_svhn_sets(svhn_data.default_folder(str(tmp_path)), np.random.RandomState(1), pixels=True)
-    sets = bn_svhn.load(bn_svhn.SVHNSettings.parse(["--batch-size", "5", "--data-path", str(tmp_path), "--train-size", "10",
+    sets = bn_svhn.load(bn_svhn.SVHNSettings.parse(["--batch-size", "5", "--data-path", str(tmp_path),
+                                                    "--train-size", "10",
                                                     "--valid-size", "5", "--test-size", "6"]))
     for dataset, (X, y), rows in zip(sets, written.values(), (10, 5, 6)):
         assert dataset.X.shape == (rows, 3, 32, 32) and dataset.X.dtype == f32
@@ -357,12 +360,12 @@ def test_binaryconnect_svhn_sets_come_from_SVHN_LOCAL_PATH_without_rescaling(tmp
     written = write_svhn_sets(tmp_path / "local", np.random.RandomState(2), pixels=False)
     monkeypatch.setenv("SVHN_LOCAL_PATH", str(tmp_path / "local"))
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(tmp_path / "elsewhere"))
-    sets = bc_svhn.load(bc_svhn.SVHNSettings.parse(["--batch-size", "5", "--train-size", "10", "--valid-size", "5", "--test-size", "6"]))
+    sets = bc_svhn.load(bc_svhn.SVHNSettings.parse(SVHN_SMALL))
     for dataset, (X, y), rows in zip(sets, written.values(), (10, 5, 6)):
         np.testing.assert_array_equal(dataset.X, X[:rows].reshape(-1, 3, 32, 32))
         assert dataset.y.tolist() == (2 * y[:rows] - 1).tolist()
     with pytest.raises(UserError, match=r"has 12 rows, rows 0\.\.20 were asked for: .* run `make svhn-preprocess`"):
-        bc_svhn.load(bc_svhn.SVHNSettings.parse(["--batch-size", "5", "--train-size", "20", "--valid-size", "5", "--test-size", "6"]))
+        bc_svhn.load(bc_svhn.SVHNSettings.parse(SVHN_SMALL + ["--train-size", "20"]))
     monkeypatch.delenv("SVHN_LOCAL_PATH")
     with pytest.raises(UserError, match="SVHN_LOCAL_PATH is not set: .*or pass --data-path"):
-        bc_svhn.load(bc_svhn.SVHNSettings.parse(["--batch-size", "5", "--train-size", "10", "--valid-size", "5", "--test-size", "6"]))
+        bc_svhn.load(bc_svhn.SVHNSettings.parse(SVHN_SMALL))

@@ -1,4 +1,4 @@
-"""datasets.svhn / svhn_h5 / mat5 / py27_set: pylearn2's SVHN h5 files (REPRODUCTION.md §3.3, §4 traps 17-18).
+"""datasets.svhn / svhn_h5 / mat5 / py27_set: pylearn2's SVHN h5 files (docs/REPRODUCTION.md §3.3, §4 traps 17-18).
 
 Synthetic .mat files in the real format (scipy.io.savemat, MATLAB 5, labels 1..10 with 10 = digit 0) stand in for
 the real ones; the valid split takes 4/2 examples per class instead of 400/200 so that the files stay small.

@@ -1,4 +1,4 @@
-"""SVHN GCN + LeCun LCN (REPRODUCTION.md §2.6, §3.4, traps 19-22) on small synthetic h5 files.
+"""SVHN GCN + LeCun LCN (docs/REPRODUCTION.md §2.6, §3.4, traps 19-22) on small synthetic h5 files.
 
 Expected values come from float64 references written here from the spec: an explicit 7x7 Gaussian, zero-padded
 convolution by summing the 49 shifted copies of a padded image, GCN as "subtract the row mean, divide by the L2 norm".
