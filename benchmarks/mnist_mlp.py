@@ -6,19 +6,19 @@ validation and up to 100 test batches). Inputs are random: speed does not depend
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
-import argparse
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import theano
-import theano.tensor as T
 
 from binarynet import binary_net
-from binarynet.mnist import build_mlp, parse_args
+from binarynet.mnist import MNISTSettings, build_mlp
+from harness.errors import ArgumentParser, command
+from harness.settings import positive
 
 
-def timed(fn, args, repeats: int) -> float:
+def timed(fn: Callable, args: Sequence, repeats: int) -> float:
     """Median seconds of ``repeats`` calls (after one warm-up call)."""
     fn(*args)
     times = []
@@ -29,18 +29,25 @@ def timed(fn, args, repeats: int) -> float:
     return float(np.median(times))
 
 
+def iterations(value: str) -> int:
+    """--iterations: a whole number >= 1."""
+    number = int(value)
+    if positive(number):
+        raise ValueError(value)
+    return number
+
+
+@command
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=10, help="timed training iterations")
-    parser.add_argument("--num-units", type=int, default=4096)
+    parser = ArgumentParser(prog="python -m benchmarks.mnist_mlp", description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=iterations, default=10, help="timed training iterations (default: 10)")
+    parser.add_argument("--num-units", type=iterations, default=4096, help="hidden units (default: 4096)")
     bench = parser.parse_args(argv)
-    args = parse_args(["--num-units", str(bench.num_units)])
+    args = MNISTSettings(num_units=bench.num_units)
     np.random.seed(args.seed)
 
     start = time.perf_counter()
-    input, target = T.tensor4("inputs"), T.matrix("targets")
-    mlp = build_mlp(input, args, binary_net.binary_tanh_unit, True, False, 1., "Glorot")
-    train_fn, val_fn = binary_net.compile_functions(mlp, input, target, True)
+    train_fn, val_fn = binary_net.compile_functions(build_mlp(args), binary=True)
     compile_s = time.perf_counter() - start
 
     rng = np.random.RandomState(0)
@@ -63,4 +70,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
