@@ -14,12 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import compat  # noqa: F401  (must precede theano and lasagne)
-
-import lasagne
-import numpy
-import theano
-
 from harness.errors import UserError
 from harness.files import atomic_output
 
@@ -49,14 +43,27 @@ def code_revision() -> Dict[str, Any]:
 
 def device() -> str:
     """The device Theano computes on: ``cpu``, or the GPU's name and Theano's device name."""
+    import compat  # noqa: F401  (must precede theano; imported here so that reading a manifest needs no Theano)
+    import theano
     if getattr(getattr(theano, "gpuarray", None), "pygpu_activated", False):
         context = theano.gpuarray.type.get_context(None)
         return "%s (%s)" % (getattr(context, "devname", "GPU"), theano.config.device)
     return "cpu"
 
 
+def float_type() -> str:
+    """Theano's floatX."""
+    import compat  # noqa: F401  (must precede theano)
+    import theano
+    return theano.config.floatX
+
+
 def versions() -> Dict[str, Optional[str]]:
     """Python, NumPy, Theano, Lasagne and pygpu versions."""
+    import compat  # noqa: F401  (must precede theano and lasagne)
+    import lasagne
+    import numpy
+    import theano
     try:
         import pygpu
         pygpu_version: Optional[str] = pygpu.__version__
@@ -69,7 +76,7 @@ def versions() -> Dict[str, Optional[str]]:
 def session() -> Dict[str, Any]:
     """What this process is: its command line, code, libraries, Theano configuration, machine and start time."""
     return {"started": now(), "argv": list(sys.argv), "code": code_revision(), "versions": versions(),
-            "THEANO_FLAGS": os.environ.get("THEANO_FLAGS", ""), "floatX": theano.config.floatX,
+            "THEANO_FLAGS": os.environ.get("THEANO_FLAGS", ""), "floatX": float_type(),
             "device": device(), "host": socket.gethostname(), "cpu_count": os.cpu_count(), "pid": os.getpid(),
             "compile_seconds": None, "resumed_after_epoch": 0}
 

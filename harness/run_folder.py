@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Type
 
 import numpy as np
-import theano
 
 from harness import epoch_log, manifest
 from harness.checkpoint import Checkpoint, Saved, npz_crcs
@@ -44,7 +43,8 @@ class RunFolder:
         self.log_path = self.folder / LOG
         self.parameters_path = self.folder / settings.save_path
         self._lock = lock
-        self.manifest = {"experiment": settings.EXPERIMENT, "settings": settings.as_dict(), "sessions": []}
+        self.manifest = {"experiment": settings.EXPERIMENT, "paper_settings": settings.is_paper_run(),
+                         "settings": settings.as_dict(), "sessions": []}
 
     def write_log(self, history: List[dict]) -> None:
         """Rewrite log.jsonl from the history (the checkpoint's)."""
@@ -118,7 +118,7 @@ def _release(fd: int) -> None:
 def _device_notice(settings: Settings) -> None:
     """Say where Theano computes; for a paper-size run on a CPU, how long it would take and what to do instead."""
     device = manifest.device()
-    print("Theano computes on: %s (floatX=%s)" % (device, theano.config.floatX), file=sys.stderr)
+    print("Theano computes on: %s (floatX=%s)" % (device, manifest.float_type()), file=sys.stderr)
     seconds = settings.CPU_EPOCH_SECONDS
     if device == "cpu" and settings.is_paper_run() and seconds:
         print("note: this is the paper's full run on a CPU: about %s per epoch on 2 CPU cores (measured), so about "

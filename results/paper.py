@@ -3,7 +3,7 @@ from typing import NamedTuple, Optional
 
 
 class Experiment(NamedTuple):
-    """One experiment; ``name`` is also the run folder made for it under ``runs/``."""
+    """One experiment; ``name`` is what its runs' manifests record (and its default run folder under ``runs/``)."""
 
     name: str
     test_error: float  # percent
@@ -21,9 +21,6 @@ EXPERIMENTS = (
 )
 
 
-def match(folder: str) -> Optional[Experiment]:
-    """The experiment a run folder belongs to: its name, or its name plus a ``-suffix`` (``binarynet-mnist-smoke``)."""
-    for experiment in EXPERIMENTS:
-        if folder == experiment.name or folder.startswith(experiment.name + "-"):
-            return experiment
-    return None
+def by_name(name: str) -> Optional[Experiment]:
+    """The experiment a run's manifest names (``run.json``'s ``experiment``), or None for another one."""
+    return next((experiment for experiment in EXPERIMENTS if experiment.name == name), None)
