@@ -9,7 +9,6 @@ slabs to ``<name>.partial`` (an interrupted run resumes at its last completed sl
 A finished output is skipped on a rerun; an output without the completion marker is refused.
 """
 import os
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,6 +20,7 @@ from datasets.gcn import global_contrast_normalize
 from datasets.lcn import ALL_CHANNELS, FAITHFUL_CHANNELS, lcn_rows
 from datasets.paths import folder_from_env
 from harness.errors import ArgumentParser, UserError, command
+from harness.progress import Progress
 
 SETS = ("splitted_train", "valid", "test")
 PREPROCESS_COMMAND = "make svhn-preprocess"
@@ -137,21 +137,21 @@ def preprocess_file(source: Path, output: Path, channels: Sequence[int] = FAITHF
         X_src, y_src = pytables_file.data_nodes(src)
         n_rows = X_src.shape[0]
         print("%s -> %s (%d rows)" % (source, output, n_rows), flush=True)
-        h5, start = _open_partial(partial, expected, n_rows)
-        with h5:
-            X, y = pytables_file.data_nodes(h5)
-            began = time.time()
-            for i in range(start, n_rows, slab):
-                stop = min(i + slab, n_rows)
-                X[i:stop] = preprocess_rows(X_src[i:stop], channels)
-                y[i:stop] = y_src[i:stop]
-                h5.flush()  # the slab reaches the file before the progress mark does
-                h5.root._v_attrs.rows_done = stop
-                h5.flush()
-                print("  %s: %d/%d rows (%.0f rows/s)" % (output.name, stop, n_rows,
-                                                          (stop - start) / max(time.time() - began, 1e-9)),
-                      flush=True)
-            h5.root._v_attrs.complete = True
+        with pytables_file.writing(partial):
+            h5, start = _open_partial(partial, expected, n_rows)
+            with h5:
+                X, y = pytables_file.data_nodes(h5)
+                progress = Progress("preprocessing " + output.name, n_rows - start, "rows")
+                for i in range(start, n_rows, slab):
+                    stop = min(i + slab, n_rows)
+                    X[i:stop] = preprocess_rows(X_src[i:stop], channels)
+                    y[i:stop] = y_src[i:stop]
+                    h5.flush()  # the slab reaches the file before the progress mark does
+                    h5.root._v_attrs.rows_done = stop
+                    h5.flush()
+                    progress.update(stop - i)
+                progress.close()
+                h5.root._v_attrs.complete = True
     with open(partial, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(partial, output)

@@ -143,7 +143,7 @@ def download(root: Path) -> None:
             missing.append(name)
     if not missing:
         return
-    tarball = fetch(URLS, root / "cifar10" / TARBALL, TARBALL_CHECKSUM)
+    tarball = fetch(URLS, root / "cifar10" / TARBALL, TARBALL_CHECKSUM, DOWNLOAD_COMMAND)
     with tarfile.open(tarball, "r:gz") as archive:
         written = _unpack(archive, folder, {name: CHECKSUMS[name] for name in missing})
     lacking = set(missing) - set(written)

@@ -1,28 +1,21 @@
 """Download one file from a list of mirrors: resumable, checksum-verified, and atomic.
 
 The bytes go to ``<dest>.part`` (resumed with an HTTP Range request after an interruption) and are renamed
-to ``dest`` only after their checksum matched, so a file under its final name is always a verified one.
+to ``dest`` only after their checksum matched, so a file under its final name is always a verified one. When no
+mirror can be reached, the error says which file to put where by hand (a copy placed there is verified and used).
 """
 import os
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Sequence
 
 from harness.errors import UserError
-from harness.files import Checksum, file_digest
+from harness.files import WRITE_FAILURES, Checksum, file_digest, write_failure
+from harness.progress import Progress
 
 BLOCK = 1 << 16
-
-
-def _progress(name: str, done: int, total: int) -> None:
-    if total > 0:
-        sys.stderr.write("\r  %s: %5.1f %% of %.1f MB" % (name, 100.0 * done / total, total / 1e6))
-    else:
-        sys.stderr.write("\r  %s: %.1f MB" % (name, done / 1e6))
-    sys.stderr.flush()
+MB = 1e6
 
 
 def _download(url: str, part: Path) -> None:
@@ -33,21 +26,23 @@ def _download(url: str, part: Path) -> None:
         if start and response.status != 206:  # the server ignored the Range header: start again
             start = 0
         total = start + int(response.headers.get("Content-Length") or 0)
+        progress = Progress("downloading " + part.name[:-len(".part")], max(total, 1) / MB, "MB")
+        progress.update(start / MB)
         with open(part, "ab" if start else "wb") as f:
-            done, shown = start, 0.0
             for block in iter(lambda: response.read(BLOCK), b""):
                 f.write(block)
-                done += len(block)
-                if time.monotonic() - shown > 0.5:
-                    _progress(part.name[:-len(".part")], done, total)
-                    shown = time.monotonic()
-            _progress(part.name[:-len(".part")], done, total)
-            sys.stderr.write("\n")
+                progress.update(len(block) / MB)
+        progress.close()
 
 
-def fetch(urls: Sequence[str], dest: Path, checksum: Checksum) -> Path:
-    """Make ``dest`` a verified copy of the file at any of ``urls`` (tried in order); skip if it already is."""
+def fetch(urls: Sequence[str], dest: Path, checksum: Checksum, fix: str) -> Path:
+    """Make ``dest`` a verified copy of the file at any of ``urls`` (tried in order); skip if it already is.
+    ``fix`` is the command that fetches it (named in the message when no mirror answers)."""
     dest = Path(dest)
+    for path in (dest, dest.with_name(dest.name + ".part")):
+        if path.exists() and not path.is_file():
+            raise UserError("%s is in the way of the download (not a regular file): remove it, then run `%s`"
+                            % (path, fix))
     if dest.is_file() and file_digest(dest, checksum.algorithm) == checksum.hexdigest:
         print("  %s: present, checksum ok" % dest)
         return dest
@@ -58,15 +53,21 @@ def fetch(urls: Sequence[str], dest: Path, checksum: Checksum) -> Path:
         return dest
     failures = []
     for url in urls:
-        print("  %s <- %s" % (dest, url))
+        print("  %s <- %s" % (dest, url), flush=True)
         try:
             _download(url, part)
-        except (urllib.error.URLError, OSError) as error:
-            failures.append("%s: %s" % (url, error))
+        except OSError as error:
+            if error.errno in WRITE_FAILURES and not isinstance(error, urllib.error.URLError):
+                raise write_failure(error, part) from None
+            reason = getattr(error, "reason", None) or error.strerror or error
+            failures.append("%s (%s)" % (url, reason))
             continue
         if file_digest(part, checksum.algorithm) == checksum.hexdigest:
             os.replace(part, dest)
             return dest
-        failures.append("%s: %s checksum mismatch" % (url, checksum.algorithm))
+        failures.append("%s (%s checksum mismatch)" % (url, checksum.algorithm))
         part.unlink()
-    raise UserError("could not download %s:\n  %s" % (dest.name, "\n  ".join(failures)))
+    raise UserError("could not download %s from %s. Offline? Put the published file %s (from %s) into %s by hand, "
+                    "then run `%s`: it checks its %s (%s) and uses it"
+                    % (dest.name, "; ".join(failures), dest.name, urls[0], dest.parent, fix, checksum.algorithm,
+                       checksum.hexdigest))

@@ -86,6 +86,9 @@ def download(root: Path) -> None:
     folder = root / "mnist"
     for name, checksum in CHECKSUMS.items():
         target = folder / name
+        if target.exists() and not target.is_file():
+            raise UserError("%s is a folder (or another non-file) where that file belongs: remove it, then run `%s`"
+                            % (target, DOWNLOAD_COMMAND))
         if target.is_file():
             try:
                 verify(target, checksum, DOWNLOAD_COMMAND)
@@ -93,7 +96,8 @@ def download(root: Path) -> None:
                 continue
             except UserError:
                 pass
-        gz = fetch([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"), GZ_CHECKSUMS[name])
+        gz = fetch([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"), GZ_CHECKSUMS[name],
+                   DOWNLOAD_COMMAND)
         with gzip.open(gz, "rb") as source, atomic_output(target) as out:
             for block in iter(lambda: source.read(1 << 20), b""):
                 out.write(block)

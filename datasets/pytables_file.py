@@ -3,10 +3,13 @@
 File title "SVHN Dataset"; group ``/Data`` (title "Data"); CArrays ``/Data/X`` (N, 3072) "Data values" and
 ``/Data/y`` (N, 10) "Data targets", both Float32 (pylearn2's y atom is Float32 too), blosc level 5.
 """
+import contextlib
 from pathlib import Path
-from typing import Tuple, Union
+from typing import Iterator, Tuple, Union
 
 import tables
+
+from harness.errors import UserError
 
 TITLE = "SVHN Dataset"
 FILTERS = tables.Filters(complib="blosc", complevel=5)
@@ -22,6 +25,17 @@ def create(path: Union[str, Path], n_rows: int, n_features: int = 3072, n_classe
     h5.create_carray(group, "y", atom=tables.Float32Atom(), shape=(n_rows, n_classes), title="Data targets",
                      filters=FILTERS)
     return h5
+
+
+@contextlib.contextmanager
+def writing(path: Union[str, Path]) -> Iterator[None]:
+    """Turn an HDF5 write failure of ``path`` (PyTables reports a full disk so) into one UserError."""
+    try:
+        yield
+    except tables.HDF5ExtError as error:
+        raise UserError("writing %s failed (HDF5: %s): a full disk is the usual cause: free some space, then rerun "
+                        "the same command" % (path, str(error).strip().splitlines()[0] if str(error).strip()
+                                               else type(error).__name__)) from None
 
 
 def data_nodes(h5: tables.File) -> Tuple[tables.CArray, tables.CArray]:

@@ -187,4 +187,4 @@ def download(root: Path) -> None:
     """Fetch train/test/extra_32x32.mat into ``<root>/SVHN/format2/``, verified against their md5."""
     folder = default_folder(str(root))
     for source, checksum in CHECKSUMS.items():
-        fetch([URL + mat_path(folder, source).name], mat_path(folder, source), checksum)
+        fetch([URL + mat_path(folder, source).name], mat_path(folder, source), checksum, DOWNLOAD_COMMAND)

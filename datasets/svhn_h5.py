@@ -10,15 +10,15 @@ Each file is written under a temporary name and renamed when complete; existing 
 import contextlib
 import os
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from datasets import mat5, pytables_file, svhn
 from harness.errors import ArgumentParser, UserError, command
 from harness.files import Checksum, atomic_path, verify
+from harness.progress import Progress
 
 IMAGE_DIMS = (32, 32, 3)
 DEFAULT_SETS = ("test", "valid", "splitted_train")
@@ -83,11 +83,11 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 
 
 def write_set(target: Path, order: svhn.RowOrder, labels: Mapping[str, np.ndarray],
-              images: Mapping[str, MatImages], report: Callable[[int, int], None]) -> None:
+              images: Mapping[str, MatImages], progress: Progress) -> None:
     """Write one h5 file, slab by slab; it appears under ``target`` only once complete."""
     n = len(order.index)
     raw = np.empty((pytables_file.SLAB, svhn.N_FEATURES), np.uint8)
-    with atomic_path(target) as temporary:
+    with atomic_path(target) as temporary, pytables_file.writing(target):
         h5 = pytables_file.create(temporary, n)
         try:
             X, y = pytables_file.data_nodes(h5)
@@ -101,9 +101,10 @@ def write_set(target: Path, order: svhn.RowOrder, labels: Mapping[str, np.ndarra
                     slab_labels[mine] = labels[name][index[mine]]
                 X[start:stop] = design_rows(raw[:stop - start])
                 y[start:stop] = one_hot(slab_labels)
-                report(stop, n)
+                progress.update(stop - start)
         finally:
             h5.close()
+            progress.close()
 
 
 def is_complete(path: Path) -> bool:
@@ -119,20 +120,6 @@ def is_complete(path: Path) -> bool:
     except UserError as error:
         print("  %s: unusable, rebuilding it (%s)" % (path, error), flush=True)
         return False
-
-
-class _Progress:
-    """Prints rows done and rows/s every few seconds, and at the end."""
-
-    def __init__(self, which_set: str) -> None:
-        self.which_set, self.start, self.shown = which_set, time.monotonic(), 0.
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.shown > 5 or done == total:
-            self.shown = now
-            print("  %s: %d/%d rows (%.0f %%), %.0f rows/s" % (self.which_set, done, total, 100. * done / total,
-                                                               done / max(now - self.start, 1e-9)), flush=True)
 
 
 def build(folder: Path, which_sets: Sequence[str] = DEFAULT_SETS, checksums: Mapping[str, Checksum] = svhn.CHECKSUMS,
@@ -157,7 +144,9 @@ def build(folder: Path, which_sets: Sequence[str] = DEFAULT_SETS, checksums: Map
         for which_set in todo:
             order = svhn.row_order(which_set, labels, valid_per_class)
             print("  %s: %d rows -> %s" % (which_set, len(order.index), svhn.h5_path(folder, which_set)), flush=True)
-            write_set(svhn.h5_path(folder, which_set), order, labels, images, _Progress(which_set))
+            write_set(svhn.h5_path(folder, which_set), order, labels, images,
+                      Progress("writing " + which_set, len(order.index), "rows"))
+            print("  %s: done" % which_set, flush=True)
     return [svhn.h5_path(folder, which_set) for which_set in which_sets]
 
 

@@ -113,6 +113,9 @@ def atomic_path(path: PathLike, previous: Optional[PathLike] = None) -> Iterator
     can fix (full disk, read-only folder) become a UserError.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UserError("cannot write %s: a %s is in its place: remove it, then rerun the same command"
+                        % (path, "folder" if path.is_dir() else "non-regular file"))
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """Progress of a long step (an epoch's minibatches, a dataset build, a download), with rate and time left.
 
 On a terminal: a live tqdm bar on stderr (not copied into console.log, which gets the plain lines instead).
-Elsewhere (a pipe, a file, CI): a plain line on stderr every ``INTERVAL`` seconds, so a log stays readable.
+Elsewhere (a pipe, a file, CI): a plain line on stderr every ``$PROGRESS_INTERVAL`` seconds (default 30), so a log
+stays readable.
 Progress is never written to stdout, which carries the originals' console lines only.
 """
+import os
 import sys
 import time
 from typing import Iterable, Iterator, Optional, TypeVar
@@ -12,7 +14,7 @@ from tqdm import tqdm
 
 from harness import console
 
-INTERVAL = 30.  # seconds between plain progress lines
+INTERVAL = 30.  # seconds between plain progress lines, unless $PROGRESS_INTERVAL says otherwise
 T = TypeVar("T")
 
 
@@ -30,7 +32,9 @@ class Progress:
     """Counts ``done`` of ``total`` units of one step: ``update(n)`` after each piece of work, ``close()`` at the
     end."""
 
-    def __init__(self, description: str, total: int, unit: str, interval: float = INTERVAL) -> None:
+    def __init__(self, description: str, total: float, unit: str, interval: Optional[float] = None) -> None:
+        if interval is None:
+            interval = float(os.environ.get("PROGRESS_INTERVAL", INTERVAL))
         self.description, self.total, self.unit, self.interval = description, total, unit, interval
         self.done, self.start = 0, time.monotonic()
         self.shown = self.start
@@ -43,11 +47,11 @@ class Progress:
         elapsed = max(time.monotonic() - self.start, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
-        return "  %s: %d/%d %s (%.0f %%), %.3g %s/s, %s left" % (
+        return "  %s: %.0f/%.0f %s (%.0f %%), %.3g %s/s, %s left" % (
             self.description, self.done, self.total, self.unit, 100. * self.done / max(self.total, 1), rate,
             self.unit, duration(left) if left != float("inf") else "?")
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: float = 1) -> None:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
@@ -67,7 +71,7 @@ class Progress:
 def progress(iterable: Iterable[T], description: str, total: int, unit: str = "batches",
              interval: Optional[float] = None) -> Iterator[T]:
     """Iterate over ``iterable`` reporting progress after each item (see :class:`Progress`)."""
-    bar = Progress(description, total, unit, INTERVAL if interval is None else interval)
+    bar = Progress(description, total, unit, interval)
     try:
         for item in iterable:
             yield item

@@ -74,3 +74,19 @@ def test_bc_svhn_builds_its_data_first_without_the_training_flags():
     positions = [dry_run.index(step) for step in steps]
     assert positions == sorted(positions)
     assert dry_run.count("--num-epochs 2") == 1 and "--num-epochs 2" in dry_run[positions[-1]:]
+
+
+def test_make_help_lists_every_target():
+    makefile = (REPO / "Makefile").read_text()
+    phony = set(" ".join(re.findall(r"^\.PHONY:((?:.*\\\n)*.*)", makefile, re.M)[0].split("\\\n")).split())
+    phony = {name for name in phony if not name.startswith("$(")} | {"download-mnist", "download-cifar10"}
+    listed = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True).stdout
+    names = set(" ".join(line.split("  ")[0][len("make "):] for line in listed.splitlines()).split())
+    assert len(phony) > 30 and phony <= names, sorted(phony - names)
+
+
+def test_training_targets_leave_the_console_to_the_script():
+    """No `tee` into a fixed folder: the script writes console.log into whatever --output-dir it was given."""
+    dry_run = subprocess.run(["make", "-n", "mnist-smoke", "ARGS=--output-dir runs/x"], cwd=REPO,
+                             capture_output=True, text=True).stdout
+    assert "tee" not in dry_run and dry_run.strip().endswith("--output-dir runs/x")

@@ -143,7 +143,7 @@ def test_fetch_resumes_a_partial_download_and_verifies(tmp_path, server):
     dest.parent.mkdir()
     (tmp_path / "out" / "blob.part").write_bytes(payload[:123456])  # an interrupted earlier attempt
     checksum = Checksum("sha256", file_digest(served / "blob", "sha256"))
-    fetch([url + "missing", url + "blob"], dest, checksum)  # the first mirror fails, the second resumes
+    fetch([url + "missing", url + "blob"], dest, checksum, "make download-mnist")  # mirror 1 fails, 2 resumes
     assert dest.read_bytes() == payload and not (tmp_path / "out" / "blob.part").exists()
 
 
@@ -152,7 +152,7 @@ def test_fetch_rejects_a_wrong_checksum_and_leaves_no_file(tmp_path, server):
     (served / "blob").write_bytes(b"not what was published")
     dest = tmp_path / "out" / "blob"
     with pytest.raises(UserError, match="checksum mismatch"):
-        fetch([url + "blob"], dest, Checksum("sha256", "0" * 64))
+        fetch([url + "blob"], dest, Checksum("sha256", "0" * 64), "make download-mnist")
     assert list(dest.parent.iterdir()) == []
 
 

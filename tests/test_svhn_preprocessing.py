@@ -261,13 +261,14 @@ def test_sigkilled_process_then_rerun_equals_an_uninterrupted_run(tmp_path):
     write_h5(data / "SVHN" / "format2" / "h5" / "test_32x32.h5", X, y)
     command = [sys.executable, "-u", "-m", "binaryconnect.svhn_preprocessing", "--sets", "test",
                "--data-path", str(data), "--local-path", str(tmp_path / "killed")]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    for line in process.stdout:
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PROGRESS_INTERVAL="0"))
+    for line in process.stderr:
         if "5000/12000 rows" in line:
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    process.stdout.close()
+    process.stderr.close()
     assert not output(tmp_path / "killed", "test").exists()
     subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     svhn_preprocessing.preprocess(["test"], str(data), str(tmp_path / "whole"))
