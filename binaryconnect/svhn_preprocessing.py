@@ -20,6 +20,7 @@ from datasets.gcn import global_contrast_normalize
 from datasets.lcn import ALL_CHANNELS, FAITHFUL_CHANNELS, lcn_rows
 from datasets.paths import folder_from_env
 from harness.errors import ArgumentParser, UserError, command
+from harness.files import ensure_space
 from harness.progress import Progress
 
 SETS = ("splitted_train", "valid", "test")
@@ -143,6 +144,7 @@ def preprocess_file(source: Path, output: Path, channels: Sequence[int] = FAITHF
                 X, y = pytables_file.data_nodes(h5)
                 progress = Progress("preprocessing " + output.name, n_rows - start, "rows")
                 for i in range(start, n_rows, slab):
+                    ensure_space(partial, pytables_file.SLAB_BYTES)
                     stop = min(i + slab, n_rows)
                     X[i:stop] = preprocess_rows(X_src[i:stop], channels)
                     y[i:stop] = y_src[i:stop]

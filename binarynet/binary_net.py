@@ -23,7 +23,7 @@ from theano.tensor.elemwise import Elemwise
 
 from harness import epoch_log
 from harness.checkpoint import LoopState, npz_crcs
-from harness.files import atomic_output
+from harness.files import write_npz
 from harness.progress import progress
 from harness.run_folder import RunFolder
 
@@ -314,7 +314,7 @@ def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, bat
           run: Optional[RunFolder] = None) -> LoopState:
     """The original training loop (§1.10): epochs of sequential minibatches over a reshuffled training set,
     validation after each, the test set evaluated whenever validation error ties or beats the best, and then the
-    parameters saved to ``save_path`` (``np.savez`` keys arr_0..., atomically).
+    parameters saved to ``save_path`` (as ``np.savez(save_path, *params)``: keys arr_0..., atomically).
 
     Additions that do not change results: progress within each epoch (stderr), and with ``run`` the whole state
     is saved after every epoch (the checkpoint, then log.jsonl rewritten from it) and a run with a checkpoint
@@ -358,8 +358,8 @@ def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, bat
             state.test_err, state.test_loss = val_epoch(X_test, y_test, "epoch %d of %d, test" % (epoch + 1,
                                                                                                  num_epochs))
             if save_path is not None:
-                with atomic_output(save_path) as f:
-                    np.savez(f, *lasagne.layers.get_all_param_values(model))
+                write_npz(save_path, {"arr_%d" % i: value for i, value in
+                                      enumerate(lasagne.layers.get_all_param_values(model))})
                 state.saved_params = npz_crcs(save_path)
         values = {"epoch": epoch + 1, "num_epochs": num_epochs, "seconds": time.time() - start_time,
                   "LR": state.LR, "training_loss": train_loss, "validation_loss": val_loss,

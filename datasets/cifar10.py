@@ -102,8 +102,8 @@ class CIFAR10:
         del batches
         if gcn is not None:
             X = global_contrast_normalize(X, scale=float(gcn))
-        self.X = take_rows(X, start, stop)
-        self.y = take_rows(y, start, stop)
+        self.X = take_rows(X, start, stop, "CIFAR-10 '%s' in %s" % (which_set, folder), DOWNLOAD_COMMAND)
+        self.y = take_rows(y, start, stop, "CIFAR-10 '%s' in %s" % (which_set, folder), DOWNLOAD_COMMAND)
 
 
 def _unpack(archive: tarfile.TarFile, folder: Path, checksums: Dict[str, Checksum]) -> List[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from datasets import cifar10
 from harness.errors import ArgumentParser, UserError, command
-from harness.files import PathLike, atomic_output, readable_file
+from harness.files import PathLike, readable_file, write_npz
 from datasets.paths import data_root
 from datasets.rows import take_rows
 from datasets.zca import ZCA
@@ -34,8 +34,7 @@ def output_folder(root: Path) -> Path:
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     """Write ``arrays`` as an uncompressed .npz under ``path`` in one atomic rename."""
-    with atomic_output(path) as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
 
 
 def load_arrays(path: PathLike, expected: Dict[str, str]) -> Dict[str, np.ndarray]:
@@ -70,8 +69,8 @@ class GCNWhitenedCIFAR10:
         if X.ndim != 2 or X.shape[1] != cifar10.N_FEATURES or y.shape != (len(X), 1):
             raise UserError("%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
                                % (file, X.shape, y.shape, cifar10.N_FEATURES, BUILD_COMMAND))
-        self.X = take_rows(X, start, stop)
-        self.y = take_rows(y, start, stop)
+        self.X = take_rows(X, start, stop, str(file), BUILD_COMMAND)
+        self.y = take_rows(y, start, stop, str(file), BUILD_COMMAND)
 
 
 def load_preprocessor(path: Optional[str] = None) -> ZCA:

@@ -77,8 +77,9 @@ class MNIST:
         X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
         if center:
             X -= X.mean(axis=0)
-        self.X = take_rows(X, start, stop)
-        self.y = take_rows(labels.reshape(-1, 1), start, stop)
+        source = "MNIST '%s' in %s" % (which_set, folder)
+        self.X = take_rows(X, start, stop, source, DOWNLOAD_COMMAND)
+        self.y = take_rows(labels.reshape(-1, 1), start, stop, source, DOWNLOAD_COMMAND)
 
 
 def download(root: Path) -> None:

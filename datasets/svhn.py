@@ -19,6 +19,7 @@ from harness.errors import UserError
 from harness.files import Checksum, readable_file
 from datasets.paths import data_root
 from datasets.py27_set import Py27IntSet
+from datasets.rows import row_range
 
 DOWNLOAD_COMMAND = "make download-svhn"
 BUILD_COMMAND = "make svhn-h5"
@@ -155,11 +156,7 @@ def read_rows(file: Path, start: Optional[int] = None, stop: Optional[int] = Non
     decompressed, so a damaged file is found here); UserErrors name ``fix``."""
     with open_h5(file, fix) as h5:
         X, y = pytables_file.data_nodes(h5)
-        n = X.shape[0]
-        start, stop = 0 if start is None else start, n if stop is None else stop
-        if not 0 <= start < stop <= n:
-            raise UserError("%s has %d rows, rows %d..%d were asked for: use fewer rows, or delete it and run `%s`"
-                            % (file, n, start, stop, fix))
+        start, stop = row_range(X.shape[0], start, stop, str(file), fix)
         try:
             return X.read(start, stop), y.read(start, stop)
         except (tables.HDF5ExtError, OSError, ValueError) as error:

@@ -17,7 +17,7 @@ import numpy as np
 
 from datasets import mat5, pytables_file, svhn
 from harness.errors import ArgumentParser, UserError, command
-from harness.files import Checksum, atomic_path, verify
+from harness.files import Checksum, atomic_path, ensure_space, verify
 from harness.progress import Progress
 
 IMAGE_DIMS = (32, 32, 3)
@@ -92,6 +92,7 @@ def write_set(target: Path, order: svhn.RowOrder, labels: Mapping[str, np.ndarra
         try:
             X, y = pytables_file.data_nodes(h5)
             for start in range(0, n, pytables_file.SLAB):
+                ensure_space(temporary, pytables_file.SLAB_BYTES)
                 stop = min(start + pytables_file.SLAB, n)
                 source, index = order.source[start:stop], order.index[start:stop]
                 slab_labels = np.empty(stop - start, np.int64)

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from harness.errors import UserError
-from harness.files import atomic_path
+from harness.files import write_npz
 
 FORMAT = 2
 SCALARS = ("epoch", "LR", "best_val_err", "best_epoch", "test_err", "test_loss")
@@ -111,8 +111,7 @@ class Checkpoint:
             arrays["scalar_" + name] = np.asarray(np.nan if value is None else value)
         for i, var in enumerate(shared):
             arrays["shared_%d" % i] = var.get_value(borrow=True)
-        with atomic_path(self.path, previous=self.previous) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        write_npz(self.path, arrays, previous=self.previous)
 
     def read(self) -> Optional[Saved]:
         """The saved state, checked (None when the run has no checkpoint yet). A damaged or missing latest
@@ -140,6 +139,8 @@ class Checkpoint:
                         % (problem, START_AFRESH % self.path.parent))
 
     def _read(self, path: Path) -> Saved:
+        if path.is_file() and not zipfile.is_zipfile(path):
+            raise _Damaged("not an .npz file: truncated or overwritten")
         try:
             with np.load(path, allow_pickle=False) as data:
                 if int(data["format"]) != FORMAT:

@@ -11,9 +11,12 @@ import hashlib
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional, Union
+from typing import BinaryIO, Dict, Iterator, Optional, Union
+
+import numpy as np
 
 from harness.errors import UserError
 
@@ -75,6 +78,22 @@ def write_failure(error: OSError, path: PathLike) -> UserError:
                      "(what was complete is kept, and it continues from there)" % (path, WRITE_FAILURES[error.errno]))
 
 
+def free_bytes(folder: PathLike) -> int:
+    """Bytes an unprivileged writer may still use on the file system of ``folder``."""
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
+
+
+def ensure_space(path: PathLike, needed: int) -> None:
+    """A UserError, before writing, when ``path``'s file system has fewer than ``needed`` bytes free. For writers
+    (HDF5) that cannot recover from a write that fails halfway: they check each slab first."""
+    free = free_bytes(Path(path).parent)
+    if free < needed:
+        raise UserError("cannot write %s (no space left on the device: %.0f MB needed, %.0f MB free): free some "
+                        "space, then rerun the same command (what was complete is kept, and it continues from there)"
+                        % (path, needed / 1e6, free / 1e6))
+
+
 def _temporary_prefix(path: Path) -> str:
     return "." + path.name + "."
 
@@ -105,7 +124,7 @@ def _process_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def atomic_path(path: PathLike, previous: Optional[PathLike] = None) -> Iterator[Path]:
-    """A hidden temporary path beside ``path`` for a writer that needs a file name (PyTables, np.savez).
+    """A hidden temporary path beside ``path`` for a writer that needs a file name (PyTables, a zip file).
 
     On success the file is synced and renamed to ``path`` in one step (the old ``path``, if any, first becomes
     ``previous`` when that is given); an exception (or a kill) leaves ``path`` as it was (old content or absent);
@@ -146,6 +165,17 @@ def _discard(tmp: Union[str, None]) -> None:
     if tmp is not None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def write_npz(path: PathLike, arrays: Dict[str, np.ndarray], previous: Optional[PathLike] = None) -> None:
+    """``np.savez(path, **arrays)``, atomically (see :func:`atomic_path`): the same zip of ``<name>.npy`` members,
+    written by a ZipFile that is closed even when a write fails (np.savez leaves it to the garbage collector, which
+    then complains about the closed file). ``np.savez(f, *values)``'s names are ``arr_0``, ``arr_1``, ..."""
+    with atomic_path(path, previous=previous) as tmp:
+        with zipfile.ZipFile(tmp, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, array in arrays.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Type
+from typing import Iterator, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -70,16 +70,14 @@ def _prepare(folder: Path) -> None:
         raise UserError("--output-dir %s is a file, not a folder: choose another --output-dir" % folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError("--output-dir %s: a file is in the way of making that folder: choose another --output-dir"
-                        % folder) from None
     except OSError as error:
         raise UserError("cannot make --output-dir %s (%s): choose another --output-dir"
                         % (folder, error.strerror)) from None
 
 
-def _take_lock(folder: Path) -> int:
-    """Lock ``folder`` for this process (creating and writing the lock file proves the folder writable)."""
+def _take_lock(folder: Path) -> Tuple[int, str]:
+    """Lock ``folder`` for this process (creating and writing the lock file proves the folder writable); returns
+    the lock and what the lock file said of an earlier holder (a run that was killed), if anything."""
     path = folder / LOCK
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -93,9 +91,6 @@ def _take_lock(folder: Path) -> int:
         os.close(fd)
         raise UserError("--output-dir %s is in use by another run (%s): wait for it to end, or choose another "
                         "--output-dir" % (folder, holder or "a process that has not written its name yet")) from None
-    if holder:
-        print("note: taking over %s from a run that ended without releasing it (%s)" % (path, holder),
-              file=sys.stderr, flush=True)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, ("process %d on %s since %s\n" % (os.getpid(), socket.gethostname(), manifest.now())).encode(),
@@ -106,7 +101,7 @@ def _take_lock(folder: Path) -> int:
         if error.errno in WRITE_FAILURES:
             raise write_failure(error, path) from None
         raise
-    return fd
+    return fd, holder
 
 
 def _release(fd: int) -> None:
@@ -144,11 +139,14 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
     settings = settings_class.parse(argv)
     folder = Path(settings.output_dir)
     _prepare(folder)
-    lock = _take_lock(folder)
+    lock, holder = _take_lock(folder)
     try:
         run = RunFolder(settings, lock, None)
-        run.saved = run.checkpoint.read()
         with console_log(folder / CONSOLE):
+            if holder:
+                print("note: taking over %s from a run that ended without releasing it (%s)" % (folder / LOCK, holder),
+                      file=sys.stderr, flush=True)
+            run.saved = run.checkpoint.read()
             _device_notice(settings)
             np.random.seed(settings.seed)
             settings.print_listing()

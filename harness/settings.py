@@ -18,6 +18,7 @@ Every value is checked when the settings are made, from flags or from a run's ``
 import argparse
 import dataclasses
 import math
+import os
 import sys
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
@@ -69,6 +70,11 @@ def moving_average_weight(value: Any) -> Optional[str]:
 def seed(value: Any) -> Optional[str]:
     """What np.random.seed accepts: 0 <= seed < 2**32."""
     return None if _is_int(value) and 0 <= value < 2 ** 32 else "a whole number from 0 to 4294967295"
+
+
+def existing_folder(value: Any) -> Optional[str]:
+    """Folders given on the command line: None (the default), or a folder that exists."""
+    return None if value is None or os.path.isdir(value) else "an existing folder"
 
 
 def at_most(limit: int) -> Check:
@@ -135,7 +141,7 @@ class Settings:
     SMOKE_COMMAND: ClassVar[str] = "make mnist-smoke"
 
     seed: int = option(1234, seed, "global np.random seed (paper: 1234)")
-    data_path: Optional[str] = option(None, None, "")
+    data_path: Optional[str] = option(None, existing_folder, "")
     output_dir: Optional[str] = option(None, None, "the run folder: log, checkpoint, parameters, manifest "
                                        "and console output go here")
 
