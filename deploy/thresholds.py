@@ -1,12 +1,12 @@
 """Batch norm and sign folded into one threshold per unit, read off Theano's own float32 evaluation
 (docs/EXPORT.md, "Thresholds"; REPRODUCTION.md §1.2, §1.8, traps 8 and 32).
 
-A stage's *tail* is everything after its dot product or convolution: + b, [max-pool,] batch norm [, sign]. It
-is compiled here from the network's own layers (``lasagne.layers.get_output`` with the binary layer's output
-replaced by ``pre + b``), so Theano fuses it into the very elementwise Composite the network's deterministic
-graph contains: ``((pre + b - mean) * gamma * inv_std) + beta``, multiplied left to right and, with g++
--O3 -march=native on a CPU with FMA, the last multiply-add contracted into one fused multiply-add. No NumPy
-formula reproduces that bit for bit on every unit, which is why the tails are evaluated rather than re-derived.
+A stage's *tail* is everything after its dot product or convolution: + b, [max-pool,] batch norm [, sign]. It is
+compiled here from the network's own layers (``lasagne.layers.get_output`` with the binary layer's output replaced
+by ``pre + b``), so Theano fuses it into the very Composite the network's deterministic graph contains. That
+Composite is not the textbook formula: it computes ``(1 + ((pre + b - mean) * gamma) * inv_std) + beta`` (the
+sign's ``1 +`` merged with ``+ beta``, multiplications left to right), and g++ -O3 -march=native fuses the
+``1 + ...`` into an FMA. No NumPy formula reproduces that on every unit, hence the tails are evaluated.
 
 Every tail is monotone in ``pre`` (each float32 step is a correctly rounded monotone operation, and max-pooling
 commutes with a monotone function), so its sign output is a step: +1 from a threshold on, or up to one.
