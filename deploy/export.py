@@ -10,6 +10,7 @@ from typing import Dict, List, NamedTuple, Union
 import lasagne
 import numpy as np
 
+from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
 from datasets.files import atomic_output
 from deploy import ExportError
@@ -22,6 +23,8 @@ class NotRunnableWarning(UserWarning):
 
 
 class Exported(NamedTuple):
+    """What ``export`` wrote."""
+
     path: Path
     runnable: bool
     note: str  # why the file cannot be run, or ""
@@ -48,7 +51,7 @@ def _float_parameters(stage: Stage) -> Dict[str, np.ndarray]:
     arrays = {} if stage.binary.b is None else {"b": stage.binary.b.get_value()}
     for param in stage.norm.get_params():
         arrays[param.name] = param.get_value().reshape(-1)
-    if not hasattr(stage.norm, "inv_std"):  # BinaryConnect's batch norm: epsilon is added to the std (§1.8)
+    if isinstance(stage.norm, bc_batch_norm.BatchNormLayer):  # epsilon is added to its std (§1.8)
         arrays["epsilon"] = np.float32(stage.norm.epsilon)
     return arrays
 
@@ -83,7 +86,7 @@ def _runnable_layer(stage: Stage, role: str) -> Dict[str, np.ndarray]:
 
 def _check_finite(stages: List[Stage]) -> None:
     for stage in stages:
-        for layer in filter(None, (stage.binary, stage.norm)):
+        for layer in (stage.binary, stage.norm):
             for param in layer.get_params():
                 if not np.isfinite(param.get_value(borrow=True)).all():
                     raise ExportError("%s.%s holds NaN or infinite values (did training diverge?)"
@@ -105,13 +108,14 @@ def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
     note = "" if reason is None else ("not runnable with XNOR + popcount: %s. The sign_W arrays are the "
                                       "deterministic binarization of the latent weights, not the evaluated network."
                                       % reason)
-    arrays = {"format": np.array(layout.FORMAT), "version": np.int64(layout.VERSION), "runnable": np.bool_(reason is None),
-              "note": np.array(note), "num_layers": np.int64(len(stages)),
+    arrays = {"format": np.array(layout.FORMAT), "version": np.int64(layout.VERSION),
+              "runnable": np.bool_(reason is None), "note": np.array(note), "num_layers": np.int64(len(stages)),
               "input_shape": np.array(stages[0].binary.input_shape[1:], dtype=np.int64)}
     for index, stage in enumerate(stages):
         role = "first" if index == 0 else "output" if index == len(stages) - 1 else "hidden"
         layer = dict(_shapes(stage), role=np.array(role), **_float_parameters(stage))
-        layer.update(_runnable_layer(stage, role) if reason is None else {"sign_W": layout.pack(sign_bits(stage.binary))})
+        layer.update(_runnable_layer(stage, role) if reason is None
+                     else {"sign_W": layout.pack(sign_bits(stage.binary))})
         arrays.update(("layer%d/%s" % (index, key), value) for key, value in layer.items())
     with atomic_output(path) as f:
         np.savez(f, **arrays)

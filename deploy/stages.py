@@ -63,7 +63,8 @@ def _check_binary(index: int, layer: lasagne.layers.Layer) -> None:
     if not layer.binary:
         raise ExportError("%s has real-valued weights (binary=False): there is nothing to pack" % what)
     if layer.H != 1:
-        raise ExportError("%s has H = %s; packed weights are ±1, which needs H = 1 (every script's value)" % (what, layer.H))
+        raise ExportError("%s has H = %s; packed weights are ±1, which needs H = 1 (every script's value)"
+                          % (what, layer.H))
     if layer.nonlinearity is not lasagne.nonlinearities.identity:
         raise ExportError("%s has its own nonlinearity; the scripts put batch norm and the activation in layers of "
                           "their own" % what)

@@ -169,13 +169,12 @@ def theano_signs(x: np.ndarray, params: Dict[str, np.ndarray], fused: bool) -> n
 
 
 class Plant(NamedTuple):
-    """A unit whose threshold was planted: at inputs[image], unit (and pixel) ``where`` the pre-activation is v."""
+    """A unit whose threshold was planted: its pre-activation at ``where`` (image, unit[, row, column]) is v."""
 
     stage: int
     unit: int
     kind: int
-    image: int
-    where: Tuple[int, ...]  # index into the stage's pre-activations, (image, unit[, row, column])
+    where: Tuple[int, ...]
     v: float
 
 
@@ -199,10 +198,10 @@ def _plant_unit(u: int, kind: int, x: float, scale: float, rng: np.random.Random
         params["gamma"][u] = 0. if kind == ZERO_GAMMA else sign * rng.uniform(.3, 2)
         params["inv_std"][u] = 0. if kind == ZERO_INV_STD else rng.uniform(.1, 2)
         params["mean"][u], params["beta"][u] = rng.normal(0, scale), CONSTANT_BETAS[u % len(CONSTANT_BETAS)]
-    elif kind in (TIE, TRAP32):  # y(v) = 0 * ... + beta
+    elif kind in (TIE, TRAP32):  # x - mean = 0 at v: Theano's (1 + 0) + beta is 1 for beta = 0 and for -1e-8
         params["gamma"][u], params["inv_std"][u] = sign * rng.uniform(.3, 2), rng.uniform(.1, 2)
         params["mean"][u], params["beta"][u] = x, (0. if kind == TIE else -1e-8)
-    elif kind == EXACT:  # y(v) = 8 * (±0.5) * 0.25 -+ 1 = 0 with every parameter nonzero
+    elif kind == EXACT:  # at v, 8 * (±0.5) * 0.25 = ±1 and beta = -+1: a zero with every parameter nonzero
         params["gamma"][u], params["inv_std"][u], params["mean"][u], params["beta"][u] = .5 * sign, .25, x - 8, -sign
     else:  # FMA: the sign at v depends on 1 + (x - mean) * gamma * inv_std being fused (fma_witness)
         a, c, beta = fma_witness()
@@ -224,11 +223,10 @@ def set_parameters(case: Case, X: np.ndarray, seed: int) -> List[Plant]:
         scale = float(np.sqrt(s.var() + 1))
         for u in range(units):
             kind = CATEGORIES[(u + index) % len(CATEGORIES)] if stage.sign is not None else PLAIN
-            image = u % len(X)
-            where = (image, u) + tuple(rng.randint(0, size) for size in s.shape[2:])
+            where = (u % len(X), u) + tuple(rng.randint(0, size) for size in s.shape[2:])
             _plant_unit(u, kind, float(F32(s[where]) + b[u]), scale, rng, params)
             if kind in (TIE, TRAP32, EXACT, FMA):
-                plants.append(Plant(index, u, kind, image, where, float(s[where])))
+                plants.append(Plant(index, u, kind, where, float(s[where])))
         if stage.sign is None:  # output: unit 3 repeats unit 7, so their scores tie and argmax takes the first
             W = stage.binary.W.get_value()
             W[:, 3], b[3] = W[:, 7], b[7]
@@ -238,6 +236,11 @@ def set_parameters(case: Case, X: np.ndarray, seed: int) -> List[Plant]:
                 values[3] = values[7]
         for param in stage.norm.get_params():
             param.set_value(params[param.name].astype(F32))
+    _, scores, _ = case.run(X)  # shift units 3 and 7 to the top for about half of the images
+    others = np.delete(scores, [3, 7], axis=1).max(axis=1)
+    beta = case.network.beta.get_value()
+    beta[[3, 7]] += F32(np.median(others - scores[:, 3]))
+    case.network.beta.set_value(beta)
     return plants
 
 
