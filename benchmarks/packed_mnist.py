@@ -7,7 +7,6 @@ are random (speed does not depend on them): latent W as initialized, random bias
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import List, Optional
 import lasagne
 import numpy as np
 import theano
-import theano.tensor as T
 
-from benchmarks.mnist_mlp import timed
-from binarynet import binary_net, experiment
-from binarynet.mnist import build_mlp, parse_args
+from benchmarks.mnist_mlp import iterations, timed
+from binarynet import binary_net
+from binarynet.mnist import MNISTSettings, build_mlp
 from deploy.engine import PackedNetwork, sgemm
 from deploy.export import export
+from harness.errors import ArgumentParser, command
 
 
 def _randomize(network: lasagne.layers.Layer, rng: np.random.RandomState) -> None:
@@ -50,17 +49,18 @@ def float_matmuls(Wbs: List[np.ndarray]):
     return run
 
 
+@command
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per figure")
-    parser.add_argument("--num-units", type=int, default=4096)
+    parser = ArgumentParser(prog="python -m benchmarks.packed_mnist", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=iterations, default=20, help="timed calls per figure (default: 20)")
+    parser.add_argument("--num-units", type=iterations, default=4096, help="hidden units (default: 4096)")
     bench = parser.parse_args(argv)
-    args = parse_args(["--num-units", str(bench.num_units)])
+    args = MNISTSettings(num_units=bench.num_units)
     np.random.seed(args.seed)
     rng = np.random.RandomState(0)
 
-    input = T.tensor4("inputs")
-    mlp = build_mlp(input, args, *experiment.PAPER)
+    mlp = build_mlp(args)
+    input = lasagne.layers.get_all_layers(mlp)[0].input_var
     _randomize(mlp, rng)
     theano_fn = theano.function([input], lasagne.layers.get_output(mlp, deterministic=True))
     binary_layers = [layer for layer in lasagne.layers.get_all_layers(mlp) if isinstance(layer, binary_net.DenseLayer)]
@@ -113,4 +113,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

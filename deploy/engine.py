@@ -12,7 +12,8 @@ from typing import List, NamedTuple, Optional, Tuple, Union
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from deploy import ExportError, kernels, layout
+from deploy import kernels, layout
+from harness.errors import UserError
 
 
 class Layer(NamedTuple):
@@ -108,15 +109,15 @@ class PackedNetwork:
     @classmethod
     def load(cls, path: Union[str, Path], backend: str = "auto") -> "PackedNetwork":
         """Read a deploy file (allow_pickle=False). ``backend``: 'auto' (C if it builds, else NumPy), 'c' or
-        'numpy'. ExportError if the file is not a runnable deploy file."""
+        'numpy'. UserError if the file is not a runnable deploy file."""
         with np.load(path, allow_pickle=False) as data:
             if "format" not in data or str(data["format"]) != layout.FORMAT:
-                raise ExportError("%s is not a %s file (deploy.export writes them)" % (path, layout.FORMAT))
+                raise UserError("%s is not a %s file (deploy.export writes them)" % (path, layout.FORMAT))
             if int(data["version"]) != layout.VERSION:
-                raise ExportError("%s has format version %d; this engine reads version %d"
+                raise UserError("%s has format version %d; this engine reads version %d"
                                   % (path, int(data["version"]), layout.VERSION))
             if not bool(data["runnable"]):
-                raise ExportError("%s cannot be run: %s" % (path, str(data["note"])))
+                raise UserError("%s cannot be run: %s" % (path, str(data["note"])))
             layers = [_read_layer(data, index) for index in range(int(data["num_layers"]))]
             input_shape = tuple(int(size) for size in data["input_shape"])
         return cls(layers, input_shape, kernels.select(backend))
@@ -124,7 +125,7 @@ class PackedNetwork:
     def _run(self, X: np.ndarray, keep: bool) -> Tuple[np.ndarray, List[np.ndarray]]:
         X = np.asarray(X, dtype=np.float32)
         if X.shape[1:] != self.input_shape:
-            raise ExportError("inputs of shape %s; this network takes (N,) + %s" % (X.shape, self.input_shape))
+            raise UserError("inputs of shape %s; this network takes (N,) + %s" % (X.shape, self.input_shape))
         kept = []
         bits = None
         for layer in self.layers:
@@ -140,7 +141,7 @@ class PackedNetwork:
             bits = _pool(layer, pre) >= layer.threshold
             if keep:
                 kept.append(np.where(bits.transpose(0, 3, 1, 2) if bits.ndim == 4 else bits, 1, -1).astype(np.int8))
-        raise ExportError("the file has no output layer")
+        raise UserError("the file has no output layer")
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """float32 scores (N, classes) of inputs X (N,) + input_shape: Theano's deterministic output."""

@@ -1,5 +1,5 @@
 """``export(network, path)``: a deterministic BinaryNet as one .npz of packed sign bits and integer thresholds
-(docs/EXPORT.md; REPRODUCTION.md §1.1-§1.3, §1.8, §2).
+(docs/EXPORT.md; docs/REPRODUCTION.md §1.1-§1.3, §1.8, §2).
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
@@ -12,8 +12,8 @@ import numpy as np
 
 from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
-from datasets.files import atomic_output
-from deploy import ExportError
+from harness.files import write_npz
+from harness.errors import UserError
 from deploy import layout, thresholds
 from deploy.stages import Stage, not_runnable_reason, read_stages
 
@@ -78,7 +78,7 @@ def _runnable_layer(stage: Stage, role: str) -> Dict[str, np.ndarray]:
     bits = sign_bits(stage.binary)
     if role == "output":
         if stage.is_conv:
-            raise ExportError("the output layer is a convolution; BinaryNet's is Dense(10) -> BN (trap 9)")
+            raise UserError("the output layer is a convolution; BinaryNet's is Dense(10) -> BN (trap 9)")
         return {"weights": layout.pack(bits), "table": thresholds.output_table(stage)}
     flipped, threshold = (thresholds.float_thresholds if role == "first" else thresholds.integer_thresholds)(stage)
     return {"weights": layout.pack(_flip_rows(bits, flipped)), "flipped": flipped, "threshold": threshold}
@@ -89,7 +89,7 @@ def _check_finite(stages: List[Stage]) -> None:
         for layer in (stage.binary, stage.norm):
             for param in layer.get_params():
                 if not np.isfinite(param.get_value(borrow=True)).all():
-                    raise ExportError("%s.%s holds NaN or infinite values (did training diverge?)"
+                    raise UserError("%s.%s holds NaN or infinite values (did training diverge?)"
                                       % (type(layer).__name__, param.name))
 
 
@@ -99,7 +99,7 @@ def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
     A deterministic BinaryNet (MLP or ConvNet, §2.1-§2.3) becomes a file deploy.engine runs exactly. Any other
     network of binary layers (stochastic binarization, BinaryConnect's batch norm + ReLU) has no ±1 test-time
     network: the file then holds only each layer's packed sign(W), labelled as not the evaluated network, with
-    the float parameters, and a NotRunnableWarning says why. ExportError for anything else.
+    the float parameters, and a NotRunnableWarning says why. UserError for anything else.
     """
     path = Path(path)
     stages = read_stages(network)
@@ -117,8 +117,7 @@ def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
         layer.update(_runnable_layer(stage, role) if reason is None
                      else {"sign_W": layout.pack(sign_bits(stage.binary))})
         arrays.update(("layer%d/%s" % (index, key), value) for key, value in layer.items())
-    with atomic_output(path) as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
     if reason is not None:
         warnings.warn("%s: %s" % (path, note), NotRunnableWarning, stacklevel=2)
     return Exported(path, reason is None, note)

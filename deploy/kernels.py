@@ -21,7 +21,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from deploy import ExportError
+from harness.errors import UserError
 from deploy.layout import conv_output_size, valid_taps
 
 SOURCE = Path(__file__).with_name("popcount.c")
@@ -151,22 +151,22 @@ _fallback_reported = False
 
 
 def select(backend: str = "auto") -> Kernels:
-    """'c' (ExportError if it cannot be built), 'numpy', or 'auto': C when it builds, else NumPy, said once on
+    """'c' (UserError if it cannot be built), 'numpy', or 'auto': C when it builds, else NumPy, said once on
     stderr."""
     global _fallback_reported
     if backend not in BACKENDS:
-        raise ExportError("backend must be one of %s, not %r" % (", ".join(BACKENDS), backend))
+        raise UserError("backend must be one of %s, not %r" % (", ".join(BACKENDS), backend))
     if backend == "numpy":
         return NumpyKernels()
     compiler = find_compiler()
     try:
         if compiler is None:
-            raise ExportError("no C compiler on the PATH ($CC, gcc or cc)")
+            raise UserError("no C compiler on the PATH ($CC, gcc or cc)")
         return CKernels(build(compiler))
-    except (ExportError, subprocess.CalledProcessError, OSError) as error:
+    except (UserError, subprocess.CalledProcessError, OSError) as error:
         reason = getattr(error, "stderr", None) or str(error)
         if backend == "c":
-            raise ExportError("the C popcount kernel cannot be built: %s" % reason) from error
+            raise UserError("the C popcount kernel cannot be built: %s" % reason) from error
         if not _fallback_reported:
             print("deploy: the C popcount kernel cannot be built (%s); using the NumPy fallback, which is slower"
                   % reason.strip(), file=sys.stderr)

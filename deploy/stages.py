@@ -1,5 +1,5 @@
 """A network of binary_net / binaryconnect layers read as stages: binary layer [-> max-pool] -> batch norm [-> sign]
-(REPRODUCTION.md §1.3, §1.8, §2; trap 8: the pool sits between a convolution and its batch norm).
+(docs/REPRODUCTION.md §1.3, §1.8, §2; trap 8: the pool sits between a convolution and its batch norm).
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
@@ -12,7 +12,7 @@ import theano.tensor as T
 
 from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
-from deploy import ExportError
+from harness.errors import UserError
 
 BINARY_LAYERS = (binary_net.DenseLayer, binary_net.Conv2DLayer)
 NORM_LAYERS = (binary_net.BatchNormLayer, bc_batch_norm.BatchNormLayer)
@@ -61,28 +61,28 @@ def _check_binary(index: int, layer: lasagne.layers.Layer) -> None:
     """The settings the packed arithmetic assumes; every script uses them (§1.3, §2)."""
     what = _describe(index, layer)
     if not layer.binary:
-        raise ExportError("%s has real-valued weights (binary=False): there is nothing to pack" % what)
+        raise UserError("%s has real-valued weights (binary=False): there is nothing to pack" % what)
     if layer.H != 1:
-        raise ExportError("%s has H = %s; packed weights are ±1, which needs H = 1 (every script's value)"
+        raise UserError("%s has H = %s; packed weights are ±1, which needs H = 1 (every script's value)"
                           % (what, layer.H))
     if layer.nonlinearity is not lasagne.nonlinearities.identity:
-        raise ExportError("%s has its own nonlinearity; the scripts put batch norm and the activation in layers of "
+        raise UserError("%s has its own nonlinearity; the scripts put batch norm and the activation in layers of "
                           "their own" % what)
     if getattr(layer, "untie_biases", False):
-        raise ExportError("%s has untied biases (one per pixel); the scripts use one per filter" % what)
+        raise UserError("%s has untied biases (one per pixel); the scripts use one per filter" % what)
     if isinstance(layer, binary_net.Conv2DLayer):
         if tuple(layer.stride) != (1, 1) or not all(isinstance(p, int) for p in layer.pad):
-            raise ExportError("%s: only stride 1 and integer zero padding are supported (the scripts: 3x3, "
+            raise UserError("%s: only stride 1 and integer zero padding are supported (the scripts: 3x3, "
                               "pad=1, stride 1), not stride %s, pad %r" % (what, layer.stride, layer.pad))
         if layer.convolution not in FLIPPING_CONVOLUTIONS:
-            raise ExportError("%s computes its convolution with %r; the export assumes Theano's conv2d, which "
+            raise UserError("%s computes its convolution with %r; the export assumes Theano's conv2d, which "
                               "flips the filters (trap 23)" % (what, layer.convolution))
 
 
 def _check_pool(index: int, layer: lasagne.layers.Layer) -> None:
     if not (isinstance(layer, lasagne.layers.MaxPool2DLayer) and layer.mode == "max" and layer.ignore_border
             and tuple(layer.stride) == tuple(layer.pool_size) and tuple(layer.pad) == (0, 0)):
-        raise ExportError("%s: only non-overlapping max-pooling without padding (ignore_border=True) is supported"
+        raise UserError("%s: only non-overlapping max-pooling without padding (ignore_border=True) is supported"
                           % _describe(index, layer))
 
 
@@ -92,14 +92,14 @@ def read_stages(network: lasagne.layers.Layer) -> List[Stage]:
     Accepted: InputLayer, DropoutLayer anywhere, then stages of a binary Dense/Conv2D layer, a max-pool (after a
     convolution), a batch norm and, for BinaryNet's batch norm, a sign layer after every stage but the last.
     A dense layer may follow convolutions (it flattens channel-major, trap 24); no convolution follows a dense
-    layer. Anything else raises ExportError.
+    layer. Anything else raises UserError.
     """
     if theano.config.floatX != "float32":
-        raise ExportError("floatX is %s; the export reproduces the float32 arithmetic of the originals (trap 25)"
+        raise UserError("floatX is %s; the export reproduces the float32 arithmetic of the originals (trap 25)"
                           % theano.config.floatX)
     layers = lasagne.layers.get_all_layers(network)
     if not isinstance(layers[0], lasagne.layers.InputLayer):
-        raise ExportError("the network must start with an InputLayer")
+        raise UserError("the network must start with an InputLayer")
     parts: List[list] = []  # [binary, pool, norm, sign] per stage, filled in order
     for index, layer in enumerate(layers[1:], 1):
         current = parts[-1] if parts else None
@@ -107,10 +107,10 @@ def read_stages(network: lasagne.layers.Layer) -> List[Stage]:
             continue  # the identity when deterministic (§1.9)
         if isinstance(layer, BINARY_LAYERS):
             if current is not None and current[2] is None:
-                raise ExportError("%s follows a binary layer without batch norm in between" % _describe(index, layer))
+                raise UserError("%s follows a binary layer without batch norm in between" % _describe(index, layer))
             if current is not None and isinstance(layer, binary_net.Conv2DLayer) \
                     and not isinstance(current[0], binary_net.Conv2DLayer):
-                raise ExportError("%s: a convolution after a dense layer is not a BinaryNet topology"
+                raise UserError("%s: a convolution after a dense layer is not a BinaryNet topology"
                                   % _describe(index, layer))
             _check_binary(index, layer)
             parts.append([layer, None, None, None])
@@ -124,14 +124,14 @@ def read_stages(network: lasagne.layers.Layer) -> List[Stage]:
                 and current[3] is None:
             current[3] = layer
         else:
-            raise ExportError("%s does not fit a BinaryNet or BinaryConnect network (binary layer [-> max-pool] -> "
+            raise UserError("%s does not fit a BinaryNet or BinaryConnect network (binary layer [-> max-pool] -> "
                               "batch norm [-> sign], dropout anywhere)" % _describe(index, layer))
     if not parts or parts[-1][2] is not layers[-1]:
-        raise ExportError("the network must end with a binary layer and its batch norm (no activation, trap 9)")
+        raise UserError("the network must end with a binary layer and its batch norm (no activation, trap 9)")
     stages = [Stage(*part) for part in parts]
     for stage in stages[:-1]:
         if isinstance(stage.norm, binary_net.BatchNormLayer) and stage.sign is None:
-            raise ExportError("the hidden layer %s has no sign activation after its batch norm" % stage.binary)
+            raise UserError("the hidden layer %s has no sign activation after its batch norm" % stage.binary)
     return stages
 
 
@@ -140,7 +140,7 @@ def not_runnable_reason(stages: List[Stage]) -> Optional[str]:
     reasons = []
     if any(stage.binary.stochastic for stage in stages):
         reasons.append("its weights are binarized stochastically, so its test-time network uses the real-valued "
-                       "weights (REPRODUCTION.md §1.1, trap 1)")
+                       "weights (docs/REPRODUCTION.md §1.1, trap 1)")
     if any(isinstance(stage.norm, bc_batch_norm.BatchNormLayer) for stage in stages):
         reasons.append("its hidden activations are BinaryConnect's batch norm + ReLU, real-valued (§1.8)")
     if len(stages) < 2:

@@ -1,5 +1,5 @@
 """``summary(network)``: a larq-style table of a BinaryNet or BinaryConnect network's bits and multiply-accumulates
-per layer (REPRODUCTION.md §1.1, §1.3, §1.8); ``layer_stats`` and ``totals`` are the same figures as data.
+per layer (docs/REPRODUCTION.md §1.1, §1.3, §1.8); ``layer_stats`` and ``totals`` are the same figures as data.
 
 1-bit parameters are the binary weights W (tagged 'binary', §1.3), 32-bit parameters everything else (biases,
 batch norm). Memory: "stored" counts every parameter as the float32 it is trained and saved as; "Wb" the float32

@@ -1,5 +1,5 @@
 """Batch norm and sign folded into one threshold per unit, read off Theano's own float32 evaluation
-(docs/EXPORT.md, "Thresholds"; REPRODUCTION.md §1.2, §1.8, traps 8 and 32).
+(docs/EXPORT.md, "Thresholds"; docs/REPRODUCTION.md §1.2, §1.8, traps 8 and 32).
 
 A stage's *tail* is everything after its dot product or convolution: + b, [max-pool,] batch norm [, sign]. It is
 compiled here from the network's own layers (``lasagne.layers.get_output`` with the binary layer's output replaced
@@ -20,7 +20,7 @@ import numpy as np
 import theano
 import theano.tensor as T
 
-from deploy import ExportError
+from harness.errors import UserError
 from deploy.layout import valid_taps
 from deploy.stages import Stage
 
@@ -77,7 +77,7 @@ def _signs(f: Callable[[np.ndarray], np.ndarray], values: np.ndarray, stage: Sta
     """f(values) as int8 ±1, refusing anything else (NaN or a non-sign output)."""
     out = f(values)
     if not np.isin(out, (-1., 1.)).all():
-        raise ExportError("%s: the sign activation gave values other than ±1 (non-finite parameters?)" % stage.binary)
+        raise UserError("%s: the sign activation gave values other than ±1 (non-finite parameters?)" % stage.binary)
     return out.astype(np.int8)
 
 
@@ -93,7 +93,7 @@ def integer_thresholds(stage: Stage) -> Tuple[np.ndarray, np.ndarray]:
     units = stage.norm.beta.get_value(borrow=True).shape[0]
     out = _signs(tail_function(stage), np.repeat(candidates[:, None], units, axis=1), stage)
     if ((out[1:] != out[:-1]).sum(axis=0) > 1).any():
-        raise ExportError("%s: the batch norm + sign is not monotone in the pre-activation" % stage.binary)
+        raise UserError("%s: the batch norm + sign is not monotone in the pre-activation" % stage.binary)
     flipped = (out[0] == 1) & (out[-1] == -1)
     rising = (out[0] == -1) & (out[-1] == 1)
     n = stage.fan_in
@@ -144,7 +144,7 @@ def float_thresholds(stage: Stage) -> Tuple[np.ndarray, np.ndarray]:
     grid = np.linspace(-SEARCH_LIMIT, SEARCH_LIMIT, 4096, dtype=np.float32)[:, None]
     probes = np.concatenate([grid.repeat(units, axis=1), _floats(high)[None], _floats(high - 1)[None]])
     if (g(probes) != np.where(probes >= threshold, 1, -1)).any():
-        raise ExportError("%s: the batch norm + sign is not monotone in the pre-activation" % stage.binary)
+        raise UserError("%s: the batch norm + sign is not monotone in the pre-activation" % stage.binary)
     return flipped, threshold
 
 

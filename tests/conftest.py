@@ -103,6 +103,13 @@ def write_cifar10(root: Path, rows: dict, rng: np.random.RandomState, templates:
     return written
 
 
+def makefile_flags(variable: str) -> list:
+    """The flags a Makefile variable holds (e.g. SMOKE_MNIST, what `make mnist-smoke` passes)."""
+    import re
+    text = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    return re.search(r"^%s := (.*)$" % variable, text, re.M).group(1).split()
+
+
 def adam_first_step(g, LR):
     """Lasagne Adam's first step from zero moments (docs/REPRODUCTION.md §1.5): a_1 * m_1 / (sqrt(v_1) + eps)."""
     g = g.astype(np.float64)

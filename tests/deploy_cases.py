@@ -1,5 +1,5 @@
 """Small BinaryNet networks for the deploy tests: built from binary_net's layers in the scripts' order
-(REPRODUCTION.md §2.1-§2.3), compiled once each (Theano's deterministic pass, with every sign layer's output and
+(docs/REPRODUCTION.md §2.1-§2.3), compiled once each (Theano's deterministic pass, with every sign layer's output and
 every binary layer's Wb as extra outputs of the same graph), and given parameters that hit the export's edge cases.
 
 Edge cases (``set_parameters``): W exactly 0 and tiny negative W (traps 32, 35); dyadic biases; per unit, by
@@ -30,6 +30,13 @@ SPECIAL_W = F32([0., -1e-8, -2.9e-8, -6e-8, 1e-8])
 PLAIN, ZERO_GAMMA, ZERO_INV_STD, TIE, TRAP32, EXACT, FMA = range(7)
 CATEGORIES = (PLAIN, ZERO_GAMMA, PLAIN, ZERO_INV_STD, TIE, PLAIN, TRAP32, EXACT, FMA)
 CONSTANT_BETAS = F32([0., -1e-8, -.5, .5, -6e-8])  # of the constant units: sign(beta), trap 32 included
+
+
+def theano_fuses() -> bool:
+    """Whether g++ may fuse Theano's float32 a*b + c into an FMA: a CPU with FMA (``-mfma`` in Theano's
+    ``-march=native`` flags) and no ``-ffp-contract=off`` (which the test suite sets: tests/conftest.py)."""
+    from theano.gof.cmodule import GCC_compiler
+    return "-mfma" in GCC_compiler.compile_args() and "-ffp-contract=off" not in theano.config.gcc.cxxflags
 
 
 def fma_witness() -> Tuple[int, np.float32, np.float32]:
@@ -239,7 +246,7 @@ def set_parameters(case: Case, X: np.ndarray, seed: int) -> List[Plant]:
     _, scores, _ = case.run(X)  # shift units 3 and 7 to the top for about half of the images
     others = np.delete(scores, [3, 7], axis=1).max(axis=1)
     beta = case.network.beta.get_value()
-    beta[[3, 7]] += F32(np.median(others - scores[:, 3]))
+    beta[[3, 7]] += F32(np.median(others - scores[:, 3]) + 1e-3)  # clear of last-bit ties with the others
     case.network.beta.set_value(beta)
     return plants
 

@@ -1,5 +1,5 @@
 """deploy.engine against Theano's deterministic pass, bit for bit, and its two popcount backends against each other
-and against plain integer arithmetic (docs/EXPORT.md; REPRODUCTION.md §1, §2)."""
+and against plain integer arithmetic (docs/EXPORT.md; docs/REPRODUCTION.md §1, §2)."""
 import compat  # noqa: F401
 
 import lasagne
@@ -10,7 +10,8 @@ import theano.tensor as T
 
 import deploy_cases as cases
 from binarynet import binary_net
-from deploy import ExportError, kernels, layout
+from deploy import kernels, layout
+from harness.errors import UserError
 from deploy.engine import PackedNetwork, sgemm
 from deploy.export import export
 
@@ -98,7 +99,7 @@ def test_auto_backend_falls_back_to_numpy_without_a_compiler_and_says_so_once(mo
     assert kernels.select("auto").name == "numpy"
     message = capsys.readouterr().err
     assert message.count("NumPy fallback") == 1 and "no C compiler" in message
-    with pytest.raises(ExportError, match="cannot be built"):
+    with pytest.raises(UserError, match="cannot be built"):
         kernels.select("c")
 
 
@@ -117,7 +118,7 @@ def test_c_kernel_is_compiled_into_the_cache_folder(monkeypatch, tmp_path):
 
 def test_inputs_of_the_wrong_shape_are_refused():
     network = PackedNetwork.load(cases.exported("mlp").path)
-    with pytest.raises(ExportError, match="shape"):
+    with pytest.raises(UserError, match="shape"):
         network.forward(np.zeros((2, 784), np.float32))
 
 
@@ -126,8 +127,7 @@ def test_after_a_few_adam_steps_the_packed_network_still_equals_theano(tmp_path,
     case = cases.exported("mlp").case
     params = lasagne.layers.get_all_params(case.network)
     saved = [param.get_value() for param in params]
-    target = T.matrix("targets")
-    train_fn, _ = binary_net.compile_functions(case.network, case.input, target, binary=True)
+    train_fn, _ = binary_net.compile_functions(case.network, binary=True)
     rng = np.random.RandomState(5)
     X = rng.uniform(-1, 1, (100, 1, 28, 28)).astype(np.float32)
     y = (2 * np.eye(10)[rng.randint(0, 10, 100)] - 1).astype(np.float32)

@@ -1,5 +1,5 @@
-"""deploy.summary against the parameter and multiply-accumulate counts of the papers' architectures (REPRODUCTION.md
-§1.3, §1.8, §2.1, §2.2, §2.4; trap 1)."""
+"""deploy.summary against the parameter and multiply-accumulate counts of the papers' architectures
+(docs/REPRODUCTION.md §1.3, §1.8, §2.1, §2.2, §2.4; trap 1)."""
 import compat  # noqa: F401
 
 import lasagne
