@@ -11,7 +11,7 @@ export SVHN_LOCAL_PATH ?= $(PYLEARN2_DATA_PATH)/local
 RUNS ?= runs
 DOWNLOADS := download-mnist download-cifar10 download-svhn
 ARGS ?=
-RUN ?=
+RUN ?= $(RUNS)/binarynet-mnist
 
 # The smoke runs: small versions that learn within about two minutes on 2 CPU cores (README: Quick start).
 SMOKE_MNIST := --num-epochs 8 --num-units 512 --n-hidden-layers 2 --train-size 20000 --valid-size 5000 \
@@ -27,8 +27,8 @@ DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 
 .PHONY: help setup test test-fast lint selfcheck selfcheck-gpu \
 	mnist mnist-smoke cifar10 cifar10-smoke svhn svhn-smoke \
-	bc-mnist bc-mnist-smoke bc-cifar10 bc-cifar10-smoke bc-svhn bc-svhn-smoke compare \
-	benchmark-mnist benchmark-convnet benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
+	bc-mnist bc-mnist-smoke bc-cifar10 bc-cifar10-smoke bc-svhn bc-svhn-smoke compare evaluate summary export \
+	benchmark-mnist benchmark-convnet benchmark-packed benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell docker-selfcheck-gpu
 
 help: ## this list
@@ -115,6 +115,18 @@ bc-svhn-smoke: svhn-h5 svhn-preprocess ## a small BinaryConnect SVHN run for a C
 
 compare: $(STAMP) ## every run beside the paper: a table, $(RUNS)/comparison.png and .svg (ARGS="--csv FILE")
 	$(PYTHON) -m results.compare --runs $(RUNS) $(ARGS)
+
+evaluate: $(STAMP) ## test error of a finished run's best epoch (RUN=folder; ARGS="--engine packed" for XNOR)
+	$(PYTHON) -m deploy.evaluate $(RUN) $(ARGS)
+
+summary: $(STAMP) ## a run's network per layer: 1-bit and 32-bit parameters, memory, binary and float MACs (RUN=)
+	$(PYTHON) -m deploy.summary $(RUN) $(ARGS)
+
+export: $(STAMP) ## a finished run's best network as packed bits, RUN/packed.npz (docs/EXPORT.md; RUN=folder)
+	$(PYTHON) -m deploy.export $(RUN) $(ARGS)
+
+benchmark-packed: $(STAMP) ## weight memory and time per image, packed XNOR-popcount vs Theano, paper-size MLP
+	$(PYTHON) -m benchmarks.packed_mnist $(ARGS)
 
 benchmark-mnist: $(STAMP) ## seconds per iteration and per epoch of the paper-size MLP on this device
 	$(PYTHON) -m benchmarks.mnist_mlp $(ARGS)

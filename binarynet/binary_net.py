@@ -282,13 +282,33 @@ def compile_functions(network: lasagne.layers.Layer,
     else:
         params = lasagne.layers.get_all_params(network, trainable=True)
         updates = lasagne.updates.adam(loss_or_grads=loss, params=params, learning_rate=LR)
+    print(COMPILING, file=sys.stderr, flush=True)
+    train_fn = theano.function([input, target, LR], loss, updates=updates)
+    return train_fn, compile_test_function(network)
+
+
+def compile_test_function(network: lasagne.layers.Layer) -> theano.compile.Function:
+    """``val_fn(X, y) -> [loss, err]`` of the deterministic graph (§1.7): dropout off, BN's running averages,
+    deterministic binarization (or, for stochastic BinaryConnect, the real W); it updates nothing."""
+    input = lasagne.layers.get_all_layers(network)[0].input_var
+    target = T.matrix("targets")
     test_output = lasagne.layers.get_output(network, deterministic=True)
     test_loss = squared_hinge_loss(test_output, target)
     test_err = T.mean(T.neq(T.argmax(test_output, axis=1), T.argmax(target, axis=1)), dtype=theano.config.floatX)
-    print(COMPILING, file=sys.stderr, flush=True)
-    train_fn = theano.function([input, target, LR], loss, updates=updates)
-    val_fn = theano.function([input, target], [test_loss, test_err])
-    return train_fn, val_fn
+    return theano.function([input, target], [test_loss, test_err])
+
+
+def val_epoch(val_fn: Callable, X: np.ndarray, y: np.ndarray, batch_size: int, description: str) -> Tuple[Any, Any]:
+    """The original's validation pass (§1.10 d): floor(N/B) sequential minibatches, remainder dropped; the error
+    rate in % (mean of the minibatch error fractions, times 100) and the mean loss."""
+    err = 0
+    loss = 0
+    batches = len(X) // batch_size
+    for i in progress(range(batches), description, batches):
+        new_loss, new_err = val_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
+        err += new_err
+        loss += new_loss
+    return err / batches * 100, loss / batches
 
 
 def shuffle(X: np.ndarray, y: np.ndarray, order: np.ndarray, shuffle_parts: int = 1) -> None:
@@ -327,16 +347,6 @@ def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, bat
             loss += train_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size], LR)
         return loss / batches
 
-    def val_epoch(X: np.ndarray, y: np.ndarray, description: str) -> Tuple[Any, Any]:
-        err = 0
-        loss = 0
-        batches = len(X) // batch_size
-        for i in progress(range(batches), description, batches):
-            new_loss, new_err = val_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
-            err += new_err
-            loss += new_loss
-        return err / batches * 100, loss / batches
-
     shared = train_fn.get_shared()
     if run is None or run.saved is None:
         state = LoopState(LR=LR_start, order=np.arange(len(X_train)))
@@ -351,12 +361,13 @@ def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, bat
         start_time = time.time()
         train_loss = train_epoch(X_train, y_train, state.LR, epoch + 1)
         shuffle(X_train, y_train, state.order, shuffle_parts)
-        val_err, val_loss = val_epoch(X_val, y_val, "epoch %d of %d, validation" % (epoch + 1, num_epochs))
+        val_err, val_loss = val_epoch(val_fn, X_val, y_val, batch_size,
+                                      "epoch %d of %d, validation" % (epoch + 1, num_epochs))
         if val_err <= state.best_val_err:
             state.best_val_err = val_err
             state.best_epoch = epoch + 1
-            state.test_err, state.test_loss = val_epoch(X_test, y_test, "epoch %d of %d, test" % (epoch + 1,
-                                                                                                 num_epochs))
+            state.test_err, state.test_loss = val_epoch(val_fn, X_test, y_test, batch_size,
+                                                        "epoch %d of %d, test" % (epoch + 1, num_epochs))
             if save_path is not None:
                 write_npz(save_path, {"arr_%d" % i: value for i, value in
                                       enumerate(lasagne.layers.get_all_param_values(model))})

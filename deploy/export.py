@@ -5,17 +5,17 @@ import compat  # noqa: F401  (must precede theano and lasagne)
 
 import warnings
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Union
+from typing import Dict, List, NamedTuple, Optional, Union
 
 import lasagne
 import numpy as np
 
 from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
-from harness.files import write_npz
-from harness.errors import UserError
-from deploy import layout, thresholds
+from deploy import layout, thresholds, trained
 from deploy.stages import Stage, not_runnable_reason, read_stages
+from harness.errors import ArgumentParser, UserError, command
+from harness.files import write_npz
 
 
 class NotRunnableWarning(UserWarning):
@@ -121,3 +121,29 @@ def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
     if reason is not None:
         warnings.warn("%s: %s" % (path, note), NotRunnableWarning, stacklevel=2)
     return Exported(path, reason is None, note)
+
+
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    """``python -m deploy.export RUN_DIR`` (``make export RUN=...``): the run's best network as a packed file."""
+    parser = ArgumentParser(prog="python -m deploy.export",
+                            description="Export a finished run's best network as packed bits (docs/EXPORT.md).")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run folder")
+    parser.add_argument("--output", type=Path, help="the file to write (default: RUN_DIR/packed.npz)")
+    parser.add_argument("--unfinished", action="store_true", help="accept an unfinished run (its best epoch so far)")
+    args = parser.parse_args(argv)
+    run = trained.open_run(args.run_dir, finished=not args.unfinished)
+    net = trained.trained_network(run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotRunnableWarning)  # said plainly below
+        exported = export(net, args.output or run.folder / "packed.npz")
+    print("%s: %s, best epoch %d -> %s (%.2f MB)" % (run.folder, run.settings.EXPERIMENT, run.state.best_epoch,
+                                                      exported.path, exported.path.stat().st_size / 1e6))
+    if exported.runnable:
+        print("runnable with XNOR + popcount: python -m deploy.evaluate %s --engine packed" % run.folder)
+    else:
+        print(exported.note)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

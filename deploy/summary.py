@@ -8,6 +8,7 @@ the 32-bit parameters. A multiply-accumulate is binary when both its input and i
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
+from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
 import lasagne
@@ -15,7 +16,9 @@ import numpy as np
 
 from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
+from deploy import trained
 from deploy.stages import BINARY_LAYERS, is_sign
+from harness.errors import ArgumentParser, command
 
 FLOAT_BYTES = 4
 
@@ -156,3 +159,18 @@ def summary(network: lasagne.layers.Layer) -> str:
         lines.append("* stochastic binarization: test time multiplies by the float32 latent W (trap 1), so its "
                      "MACs are float and 'packed' is sign(W), not the evaluated network")
     return "\n".join(lines)
+
+
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    """``python -m deploy.summary RUN_DIR`` (``make summary RUN=...``): the table of a run's network."""
+    parser = ArgumentParser(prog="python -m deploy.summary",
+                            description="Per-layer bits, memory and multiply-accumulates of a run's network.")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (finished or not)")
+    run = trained.open_run(parser.parse_args(argv).run_dir, finished=False)
+    print("%s: %s" % (run.folder, run.settings.EXPERIMENT))
+    print(summary(trained.network(run)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -148,3 +148,65 @@ def real_mnist_root(tmp_path_factory) -> Path:
         with gzip.open(SHARED_MNIST / (name + ".gz"), "rb") as source, open(root / "mnist" / name, "wb") as target:
             shutil.copyfileobj(source, target)
     return root
+
+
+# --- six small trained runs, one per experiment (tests/test_golden.py, tests/test_trained.py) ----------------------
+
+MNIST_RUN = ["--num-epochs", "2", "--num-units", "64", "--n-hidden-layers", "1", "--train-size", "1000",
+             "--valid-size", "200", "--test-size", "200"]
+CONVNET_RUN = ["--num-epochs", "2", "--filters", "4", "4", "8", "8", "8", "8", "--num-units", "16",
+               "--train-size", "200", "--valid-size", "50", "--test-size", "50", "--batch-size", "25"]
+
+
+def _synthetic_convnet_data(root: Path) -> dict:
+    """Learnable synthetic inputs for the four ConvNet scripts under ``root``: CIFAR-10 batches (45,050 training
+    rows, so that the scripts' validation rows 45000.. exist, and 100 test rows), a whitened set of the same size
+    (compressed: only the rows used are non-zero), and SVHN h5 files, raw for BinaryNet and GCN + LCN-like for
+    BinaryConnect. Returns the CIFAR-10 checksums that accept the batches."""
+    from datasets import cifar10, cifar10_whitened, svhn
+    rng = np.random.RandomState(11)
+    rows = dict({name: 9010 for name in cifar10.FILES["train"]}, test_batch=100)
+    write_cifar10(root, rows, rng, templates=True)
+    folder = cifar10_whitened.output_folder(root)
+    folder.mkdir(parents=True)
+    for which, n in (("train", 45050), ("test", 100)):
+        X = np.zeros((n, 3072), np.float32)
+        y = rng.randint(0, 10, (n, 1)).astype(np.uint8)
+        for used in (slice(0, 250), slice(45000, n)):  # training, validation (and all the test) rows
+            X[used] = rng.normal(0, 1, X[used].shape) + y[used] * .3
+        np.savez_compressed(folder / (which + ".npz"), X=X, y=y)
+    square = np.eye(3072, dtype=np.float32)
+    np.savez_compressed(folder / "preprocessor.npz", mean=np.zeros(3072, np.float32), P=square, inverse=square)
+    for where, scale in ((svhn.default_folder(str(root)), 255), (root / "local", 1)):
+        for name, n in (("splitted_train", 200), ("valid", 50), ("test", 50)):
+            labels = rng.randint(0, 10, n)
+            X = (rng.uniform(0, 1, (n, 3072)) * .5 + labels[:, None] * .05) * scale
+            write_h5(svhn.h5_path(where, name), X.astype(np.float32), np.eye(10, dtype=np.float32)[labels])
+    return {name: md5_of(root / "cifar10" / cifar10.FOLDER / name) for name in rows}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(real_mnist_root, tmp_path_factory) -> dict:
+    """{experiment: (run folder, its stdout)} of six small finished runs (MNIST_RUN on the real MNIST, CONVNET_RUN
+    on synthetic data), trained once for the session."""
+    import contextlib
+    from binaryconnect import cifar10 as bc_cifar10, mnist as bc_mnist, svhn as bc_svhn
+    from binarynet import cifar10 as bn_cifar10, mnist as bn_mnist, svhn as bn_svhn
+    from datasets import cifar10
+    data = tmp_path_factory.mktemp("convnet_data")
+    checksums = _synthetic_convnet_data(data)
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, checksum in checksums.items():
+            patch.setitem(cifar10.CHECKSUMS, name, checksum)
+        patch.setenv("SVHN_LOCAL_PATH", str(data / "local"))
+        for script, flags, root in ((bn_mnist, MNIST_RUN, real_mnist_root), (bc_mnist, MNIST_RUN, real_mnist_root),
+                                    (bn_cifar10, CONVNET_RUN, data), (bc_cifar10, CONVNET_RUN, data),
+                                    (bn_svhn, CONVNET_RUN, data), (bc_svhn, CONVNET_RUN, data / "local")):
+            name = "%s-%s" % tuple(script.__name__.split("."))
+            folder = tmp_path_factory.mktemp(name)
+            stdout = io.StringIO()
+            with contextlib.redirect_stdout(stdout):
+                assert script.main(flags + ["--data-path", str(root), "--output-dir", str(folder)]) == 0, name
+            runs[name] = folder, stdout.getvalue()
+        yield runs
