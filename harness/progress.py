@@ -19,8 +19,10 @@ T = TypeVar("T")
 
 
 def duration(seconds: float) -> str:
-    """'2 h 05 min', '4 min 10 s' or '12 s'."""
+    """'6.4 days', '2 h 05 min', '4 min 10 s' or '12 s'."""
     seconds = int(round(seconds))
+    if seconds >= 2 * 86400:
+        return "%.1f days" % (seconds / 86400)
     if seconds >= 3600:
         return "%d h %02d min" % (seconds // 3600, seconds % 3600 // 60)
     if seconds >= 60:
