@@ -6,7 +6,6 @@ in a scratch folder, builds test, valid and splitted_train from them with the re
 are also computed at full size (73,257 / 531,131 labels), and the figures are extrapolated to the real
 test + valid + splitted_train build (26,032 + 6,000 + 598,388 = 630,420 rows).
 """
-import argparse
 import multiprocessing
 import resource
 import shutil
@@ -20,7 +19,9 @@ import numpy as np
 import scipy.io
 
 from datasets import svhn, svhn_h5
-from datasets.files import Checksum, file_digest
+from benchmarks.mnist_mlp import iterations
+from harness.errors import ArgumentParser, command
+from harness.files import Checksum, file_digest
 
 FULL_ROWS = sum(svhn.SIZES[name] for name in svhn_h5.DEFAULT_SETS)  # 630,420 = train + extra + test examples
 
@@ -46,11 +47,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
 
 
+@command
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=7000)
-    parser.add_argument("--extra", type=int, default=50000)
-    parser.add_argument("--test", type=int, default=2600)
+    parser = ArgumentParser(prog="python -m benchmarks.svhn_h5", description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=iterations, default=7000, help="train.mat examples (default: 7000)")
+    parser.add_argument("--extra", type=iterations, default=50000, help="extra.mat examples (default: 50000)")
+    parser.add_argument("--test", type=iterations, default=2600, help="test.mat examples (default: 2600)")
     parser.add_argument("--scratch", help="folder for the synthetic files (default: a temporary one)")
     args = parser.parse_args(argv)
     sizes = {"train": args.train, "extra": args.extra, "test": args.test}
@@ -100,4 +102,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

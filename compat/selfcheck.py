@@ -2,7 +2,6 @@
 
 Exits 1 with ``--require-gpu`` when Theano is not on a GPU, saying what usually causes it.
 """
-import argparse
 import platform
 import sys
 from typing import List, Optional
@@ -13,6 +12,8 @@ import lasagne
 import numpy
 import theano
 import theano.tensor as T
+
+from harness.errors import ArgumentParser, UserError, command
 
 NO_GPU_HELP = ("Theano is not using a GPU. Set THEANO_FLAGS=device=cuda,dnn.enabled=False (the image does), "
                "start the container with `--gpus all` (NVIDIA Container Toolkit), and check that `nvidia-smi` "
@@ -31,8 +32,9 @@ def gpu_name() -> Optional[str]:
     return "%s (%s)" % (getattr(context, "devname", "?"), theano.config.device)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@command
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = ArgumentParser(prog="python -m compat.selfcheck", description=__doc__.splitlines()[0])
     parser.add_argument("--require-gpu", action="store_true", help="fail unless Theano computes on a GPU")
     args = parser.parse_args(argv)
     try:
@@ -49,10 +51,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     gpu = gpu_name()
     print("GPU      %s" % (gpu or "none"))
     if args.require_gpu and gpu is None:
-        print("error: " + NO_GPU_HELP, file=sys.stderr)
-        return 1
-    return 0
+        raise UserError(NO_GPU_HELP)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

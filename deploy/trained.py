@@ -17,7 +17,7 @@ import lasagne
 import numpy as np
 
 from harness import manifest, run_folder
-from harness.checkpoint import Checkpoint, LoopState, npz_crcs
+from harness.checkpoint import Checkpoint, LoopState, is_saved_file
 from harness.errors import UserError
 from harness.settings import Settings
 
@@ -76,11 +76,7 @@ def load_best_parameters(run: Run, net: lasagne.layers.Layer) -> None:
     path = run.folder / run.settings.save_path
     if not path.is_file():
         raise UserError("%s is missing: the run saved no parameters there (rerun its training command)" % path)
-    try:
-        matches = npz_crcs(path) == run.state.saved_params
-    except (OSError, ValueError) as error:
-        raise UserError("%s is damaged (%s): rerun the training command of %s" % (path, error, run.folder)) from None
-    if not matches:
+    if not is_saved_file(path, run.state.saved_params):
         raise UserError("%s is not the parameters file of the checkpoint in %s (the run was stopped between the "
                         "two writes): rerun its training command, which rewrites it" % (path, run.folder))
     params = lasagne.layers.get_all_params(net)

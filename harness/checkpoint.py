@@ -57,6 +57,14 @@ def npz_crcs(path: Path) -> List[int]:
         return [info.CRC for info in archive.infolist()]
 
 
+def is_saved_file(path: Path, crcs: Sequence[int]) -> bool:
+    """Whether ``path`` is the parameters file a checkpoint recorded (its members' CRC-32s ``crcs``)."""
+    try:
+        return npz_crcs(path) == list(crcs)
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 @dataclass
 class Saved:
     """A checkpoint read and checked: the loop state, and the arrays still to be put into the shared variables."""

@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Type
 import numpy as np
 
 from harness import epoch_log, manifest
-from harness.checkpoint import Checkpoint, Saved, npz_crcs
+from harness.checkpoint import Checkpoint, Saved, is_saved_file
 from harness.console import console_log, to_log_only
 from harness.errors import Finished, UserError, error_line
 from harness.files import WRITE_FAILURES, write_failure
@@ -35,14 +35,13 @@ CHECKPOINT, LOG, CONSOLE, LOCK = "checkpoint.npz", "log.jsonl", "console.log", "
 class RunFolder:
     """The open, locked folder of one run; ``saved`` is its checked checkpoint (None for a fresh run)."""
 
-    def __init__(self, settings: Settings, lock: int, saved: Optional[Saved]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.folder = Path(settings.output_dir)
         self.checkpoint = Checkpoint(self.folder / CHECKPOINT, settings.config())
-        self.saved = saved
+        self.saved: Optional[Saved] = None
         self.log_path = self.folder / LOG
         self.parameters_path = self.folder / settings.save_path
-        self._lock = lock
         self.manifest = {"experiment": settings.EXPERIMENT, "paper_settings": settings.is_paper_run(),
                          "settings": settings.as_dict(), "sessions": []}
 
@@ -55,13 +54,6 @@ class RunFolder:
         print("compiled in %s" % duration(seconds), file=sys.stderr, flush=True)
         self.manifest["sessions"][-1]["compile_seconds"] = round(seconds, 1)
         manifest.write(self.folder, self.manifest)
-
-    def parameters_match(self, crcs: Sequence[int]) -> bool:
-        """Whether the parameters file on disk is the one whose member CRCs are ``crcs``."""
-        try:
-            return npz_crcs(self.parameters_path) == list(crcs)
-        except (OSError, ValueError):
-            return False
 
 
 def _prepare(folder: Path) -> None:
@@ -128,7 +120,7 @@ def _resync(run: RunFolder) -> None:
     """Make the files derived from the checkpoint agree with it: log.jsonl, and a word on the parameters file."""
     state = run.saved.state
     run.write_log(state.history)
-    if state.saved_params and not run.parameters_match(state.saved_params):
+    if state.saved_params and not is_saved_file(run.parameters_path, state.saved_params):
         print("note: %s is not the one the checkpoint goes with (the run was stopped between writing the two); it is "
               "rewritten when the next best epoch is reached" % run.parameters_path, file=sys.stderr, flush=True)
 
@@ -141,7 +133,7 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
     _prepare(folder)
     lock, holder = _take_lock(folder)
     try:
-        run = RunFolder(settings, lock, None)
+        run = RunFolder(settings)
         with console_log(folder / CONSOLE):
             if holder:
                 print("note: taking over %s from a run that ended without releasing it (%s)" % (folder / LOCK, holder),
