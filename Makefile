@@ -43,7 +43,7 @@ setup: ## install the stack into $(VENV) (root or sudo for apt; INSTALL_FLAGS=--
 $(STAMP):
 	$(MAKE) --no-print-directory setup
 
-test: $(STAMP) ## the whole test suite (real-data tests use $(PYLEARN2_DATA_PATH)/mnist or ../shared/data)
+test: $(STAMP) ## the whole test suite (the real-data tests read the MNIST of $(PYLEARN2_DATA_PATH)/mnist)
 	$(PYTHON) -m pytest
 
 test-fast: $(STAMP) ## the test suite without the slow trainings on real data
