@@ -14,7 +14,7 @@ from typing import List, Optional
 import numpy as np
 import theano
 
-from benchmarks.mnist_mlp import iterations, timed
+from benchmarks.mnist_mlp import positive_int, timed
 from binarynet import binary_net, cifar10, svhn
 from harness.errors import ArgumentParser, command
 
@@ -26,7 +26,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Build and compile the paper-size network (or the one the script flags describe), then time it."""
     parser = ArgumentParser(prog="python -m benchmarks.convnet", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(SCRIPTS), default="cifar10", help="(default: cifar10)")
-    parser.add_argument("--iterations", type=iterations, default=10, help="timed training iterations (default: 10)")
+    parser.add_argument("--iterations", type=positive_int, default=10, help="timed training iterations (default: 10)")
     bench, script_argv = parser.parse_known_args(argv)
     settings_class, build_cnn = SCRIPTS[bench.dataset]
     args = settings_class.parse(script_argv)

@@ -29,8 +29,8 @@ def timed(fn: Callable, args: Sequence, repeats: int) -> float:
     return float(np.median(times))
 
 
-def iterations(value: str) -> int:
-    """--iterations: a whole number >= 1."""
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number >= 1."""
     number = int(value)
     if positive(number):
         raise ValueError(value)
@@ -40,8 +40,8 @@ def iterations(value: str) -> int:
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m benchmarks.mnist_mlp", description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=iterations, default=10, help="timed training iterations (default: 10)")
-    parser.add_argument("--num-units", type=iterations, default=4096, help="hidden units (default: 4096)")
+    parser.add_argument("--iterations", type=positive_int, default=10, help="timed training iterations (default: 10)")
+    parser.add_argument("--num-units", type=positive_int, default=4096, help="hidden units (default: 4096)")
     bench = parser.parse_args(argv)
     args = MNISTSettings(num_units=bench.num_units)
     np.random.seed(args.seed)

@@ -16,7 +16,7 @@ import lasagne
 import numpy as np
 import theano
 
-from benchmarks.mnist_mlp import iterations, timed
+from benchmarks.mnist_mlp import positive_int, timed
 from binarynet import binary_net
 from binarynet.mnist import MNISTSettings, build_mlp
 from deploy.engine import PackedNetwork, sgemm
@@ -52,8 +52,8 @@ def float_matmuls(Wbs: List[np.ndarray]):
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m benchmarks.packed_mnist", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=iterations, default=20, help="timed calls per figure (default: 20)")
-    parser.add_argument("--num-units", type=iterations, default=4096, help="hidden units (default: 4096)")
+    parser.add_argument("--repeats", type=positive_int, default=20, help="timed calls per figure (default: 20)")
+    parser.add_argument("--num-units", type=positive_int, default=4096, help="hidden units (default: 4096)")
     bench = parser.parse_args(argv)
     args = MNISTSettings(num_units=bench.num_units)
     np.random.seed(args.seed)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.io
 
 from datasets import svhn, svhn_h5
-from benchmarks.mnist_mlp import iterations
+from benchmarks.mnist_mlp import positive_int
 from harness.errors import ArgumentParser, command
 from harness.files import Checksum, file_digest
 
@@ -50,9 +50,9 @@ def peak_rss_mb() -> float:
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m benchmarks.svhn_h5", description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=iterations, default=7000, help="train.mat examples (default: 7000)")
-    parser.add_argument("--extra", type=iterations, default=50000, help="extra.mat examples (default: 50000)")
-    parser.add_argument("--test", type=iterations, default=2600, help="test.mat examples (default: 2600)")
+    parser.add_argument("--train", type=positive_int, default=7000, help="train.mat examples (default: 7000)")
+    parser.add_argument("--extra", type=positive_int, default=50000, help="extra.mat examples (default: 50000)")
+    parser.add_argument("--test", type=positive_int, default=2600, help="test.mat examples (default: 2600)")
     parser.add_argument("--scratch", help="folder for the synthetic files (default: a temporary one)")
     args = parser.parse_args(argv)
     sizes = {"train": args.train, "extra": args.extra, "test": args.test}

@@ -185,7 +185,7 @@ OTHER_COMMANDS = [
     (svhn_preprocessing.main, ["--sets"], 2, r"argument --sets: expected at least one argument"),
     (cifar10_whitened.main, ["--data-path"], 2, r"argument --data-path: expected one argument"),
     (compare.main, ["--csv"], 2, r"argument --csv: expected one argument"),
-    (mnist_mlp.main, ["--iterations", "0"], 2, r"argument --iterations: invalid iterations value: '0'"),
+    (mnist_mlp.main, ["--iterations", "0"], 2, r"argument --iterations: invalid positive_int value: '0'"),
 ]
 
 
