@@ -607,11 +607,13 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_run_resumes(rea
         time.sleep(.05)
     first.send_signal(signal.SIGTERM)
     first.wait()
-    done_before = len((tmp_path / "log.jsonl").read_text().splitlines())
-    assert done_before < 3, "the kill came too late to test anything"
+    logged = len((tmp_path / "log.jsonl").read_text().splitlines())
     resumed = run_limited(["binarynet.mnist"] + argv)
     assert resumed.returncode == 0, resumed.stderr
-    assert "taking over" in resumed.stderr and "Resuming after epoch %d" % done_before in resumed.stderr
+    done_before = int(re.search(r"Resuming after epoch (\d+) ", resumed.stderr).group(1))
+    # the log may lag the checkpoint by the epoch whose log line the kill prevented: rewritten from the checkpoint
+    assert logged <= done_before < 3, "the kill came too late to test anything"
+    assert "taking over" in resumed.stderr
     assert [json.loads(line)["epoch"] for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 

@@ -2,6 +2,7 @@
 and the same run killed with SIGKILL resumes to exactly the uninterrupted result."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,16 +72,20 @@ def test_a_killed_run_resumes_to_the_same_parameters(real_mnist_root, uninterrup
         time.sleep(.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    killed_after = len((output_dir / "log.jsonl").read_text().splitlines())
-    assert killed_after < EPOCHS, "the kill came too late to test anything"
+    log = output_dir / "log.jsonl"
+    logged = len(log.read_text().splitlines()) if log.exists() else 0
 
-    assert "Resuming after epoch %d" % killed_after in finish(real_mnist_root, output_dir).stderr
+    stderr = finish(real_mnist_root, output_dir).stderr
+    killed_after = int(re.search(r"Resuming after epoch (\d+) ", stderr).group(1))
+    # the log may lag the checkpoint by one epoch (killed between the two writes): it is rewritten from the checkpoint
+    assert logged <= killed_after < EPOCHS, "the kill came too late to test anything"
     with np.load(straight_dir / "checkpoint.npz", allow_pickle=False) as expected, \
             np.load(output_dir / "checkpoint.npz", allow_pickle=False) as resumed:
         assert expected.files == resumed.files
         for key in expected.files:
             if key != "history":  # holds the epoch durations and times
                 np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
+
     def strip(path):
         return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "time")}
                 for line in path.read_text().splitlines()]
