@@ -158,10 +158,6 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
             except UserError as error:
                 to_log_only(error_line(error))  # the command prints it once the console is closed
                 raise
-    except OSError as error:
-        if error.errno in WRITE_FAILURES and error.filename:
-            raise write_failure(error, error.filename) from error
-        raise
     finally:
         _release(lock)
 
