@@ -16,22 +16,23 @@ same minibatches.
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lasagne
 
 from binaryconnect.batch_norm import BatchNormLayer
 from binarynet import binary_net
-from binarynet.binary_net import (Conv2DLayer, DenseLayer, binarization, clipping_scaling, compute_grads,
-                                  hard_sigmoid, hinge_targets)
-from harness.checkpoint import LoopState
-from harness.run_folder import RunFolder
+from binarynet.binary_net import (Conv2DLayer, DenseLayer, LoopState, binarization, clipping_scaling,
+                                  compute_grads, hard_sigmoid, hinge_targets)
+
+if TYPE_CHECKING:
+    from harness.run_folder import RunFolder
 
 __all__ = ["BatchNormLayer", "Conv2DLayer", "DenseLayer", "binarization", "clipping_scaling", "compute_grads",
            "fit", "hard_sigmoid", "hinge_targets"]
 
 
-def fit(run: RunFolder, network: lasagne.layers.Layer, train_set: Any, valid_set: Any, test_set: Any) -> LoopState:
+def fit(run: "RunFolder", network: lasagne.layers.Layer, train_set: Any, valid_set: Any, test_set: Any) -> LoopState:
     """What every BinaryConnect script does once its network is built: binary_net.fit with BinaryConnect's
     loop, whose training set is shuffled whole (one part; §1.10)."""
     return binary_net.fit(run, network, train_set, valid_set, test_set, shuffle_parts=1)

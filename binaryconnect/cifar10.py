@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 import lasagne
+import numpy as np
 import theano.tensor as T
 
 from binaryconnect import batch_norm, binary_connect
@@ -96,12 +97,15 @@ def build_cnn(s: Any) -> lasagne.layers.Layer:
 
 @command
 def main(argv: Optional[List[str]] = None) -> None:
-    """The script: settings (printed by the run folder), data, ConvNet, training."""
+    """The script, as the original: seed, settings, data, ConvNet, training (in its run folder)."""
     with run_folder.start(CIFAR10Settings, argv) as run:
+        s = run.settings
+        np.random.seed(s.seed)  # for reproducibility (the original: 1234)
+        s.print_listing()
         print("Loading CIFAR-10 dataset...")
-        train_set, valid_set, test_set = load(run.settings)
+        train_set, valid_set, test_set = load(s)
         print("Building the CNN...")
-        binary_connect.fit(run, build_cnn(run.settings), train_set, valid_set, test_set)
+        binary_connect.fit(run, build_cnn(s), train_set, valid_set, test_set)
 
 
 if __name__ == "__main__":

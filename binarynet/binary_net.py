@@ -10,8 +10,9 @@ import compat  # noqa: F401  (must precede theano and lasagne)
 import sys
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Protocol, Tuple, Union
 
 import lasagne
 import numpy as np
@@ -21,11 +22,10 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.scalar.basic import UnaryScalarOp, same_out_nocomplex
 from theano.tensor.elemwise import Elemwise
 
-from harness import epoch_log
-from harness.checkpoint import LoopState, npz_crcs
-from harness.files import write_npz
-from harness.progress import progress
-from harness.run_folder import RunFolder
+from compat.number_format import py2_str
+
+if TYPE_CHECKING:
+    from harness.run_folder import RunFolder
 
 # The range lasagne.random draws layer seeds from (DropoutLayer uses the same): docs/REPRODUCTION.md §1.3.
 SEED_HIGH = 2147462579
@@ -298,17 +298,19 @@ def compile_test_function(network: lasagne.layers.Layer) -> theano.compile.Funct
     return theano.function([input, target], [test_loss, test_err])
 
 
-def val_epoch(val_fn: Callable, X: np.ndarray, y: np.ndarray, batch_size: int, description: str) -> Tuple[Any, Any]:
+def val_epoch(val_fn: Callable, X: np.ndarray, y: np.ndarray, batch_size: int,
+              batches: Callable[[int], Iterable[int]] = range) -> Tuple[Any, Any]:
     """The original's validation pass (§1.10 d): floor(N/B) sequential minibatches, remainder dropped; the error
-    rate in % (mean of the minibatch error fractions, times 100) and the mean loss."""
+    rate in % (mean of the minibatch error fractions, times 100) and the mean loss. ``batches(n)`` yields the
+    minibatch indices 0..n-1 (a run folder's shows progress)."""
     err = 0
     loss = 0
-    batches = len(X) // batch_size
-    for i in progress(range(batches), description, batches):
+    n = len(X) // batch_size
+    for i in batches(n):
         new_loss, new_err = val_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size])
         err += new_err
         loss += new_loss
-    return err / batches * 100, loss / batches
+    return err / n * 100, loss / n
 
 
 def shuffle(X: np.ndarray, y: np.ndarray, order: np.ndarray, shuffle_parts: int = 1) -> None:
@@ -327,77 +329,144 @@ def shuffle(X: np.ndarray, y: np.ndarray, order: np.ndarray, shuffle_parts: int 
             array[rows] = array[rows][shuffled_range]
 
 
+@dataclass
+class LoopState:
+    """The loop's own variables after ``epoch`` completed epochs (§1.10): the original's ``LR``, ``best_val_err``,
+    ``best_epoch``, ``test_err`` and ``test_loss``, and the current ``order`` of the training rows (their indices
+    in the loaded set). A resumed loop continues from them exactly."""
+
+    LR: Any
+    order: np.ndarray
+    epoch: int = 0
+    best_val_err: Any = 100
+    best_epoch: int = 1
+    test_err: Any = None
+    test_loss: Any = None
+
+
+class Epochs(Protocol):
+    """What ``train`` calls around the original loop; a run folder (harness.run_folder.RunFolder) is one."""
+
+    def resume(self, shared: List[Any]) -> Optional[Dict[str, Any]]:
+        """The LoopState fields of a run to continue (its shared variables restored), or None to start."""
+
+    def batches(self, n: int, description: str) -> Iterable[int]:
+        """The minibatch indices 0..n-1 of one pass."""
+
+    def save_parameters(self, values: List[np.ndarray]) -> None:
+        """Keep the parameters of a new best epoch."""
+
+    def epoch_done(self, state: LoopState, figures: Dict[str, Any]) -> None:
+        """After each epoch: its printed figures, and the state the next epoch starts from."""
+
+
+class Plain:
+    """The original's behaviour: nothing to resume, no progress shown, the best epoch's parameters
+    ``np.savez``'d to ``save_path`` (when given), nothing recorded."""
+
+    def __init__(self, save_path: Optional[Path] = None) -> None:
+        self.save_path = save_path
+
+    def resume(self, shared: List[Any]) -> None:
+        return None
+
+    def batches(self, n: int, description: str) -> Iterable[int]:
+        return range(n)
+
+    def save_parameters(self, values: List[np.ndarray]) -> None:
+        if self.save_path is not None:
+            np.savez(self.save_path, *values)
+
+    def epoch_done(self, state: LoopState, figures: Dict[str, Any]) -> None:
+        pass
+
+
 def train(train_fn: Callable, val_fn: Callable, model: lasagne.layers.Layer, batch_size: int,
           LR_start: float, LR_decay: float, num_epochs: int,
           X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
           X_test: np.ndarray, y_test: np.ndarray, save_path: Optional[Path] = None, shuffle_parts: int = 1,
-          run: Optional[RunFolder] = None) -> LoopState:
+          epochs: Optional[Epochs] = None) -> LoopState:
     """The original training loop (§1.10): epochs of sequential minibatches over a reshuffled training set,
     validation after each, the test set evaluated whenever validation error ties or beats the best, and then the
-    parameters saved to ``save_path`` (as ``np.savez(save_path, *params)``: keys arr_0..., atomically).
+    parameters saved (``np.savez(save_path, *params)``), the nine lines printed (§1.12), the LR decayed.
 
-    Additions that do not change results: progress within each epoch (stderr), and with ``run`` the whole state
-    is saved after every epoch (the checkpoint, then log.jsonl rewritten from it) and a run with a checkpoint
-    resumes from it (X_train/y_train must then be given in their loaded order).
+    ``epochs`` (default: ``Plain(save_path)``, the original's behaviour) is called around it: a run folder resumes
+    the loop from its checkpoint (X_train/y_train must then be given in their loaded order), shows progress within
+    each pass, keeps the best parameters and records every epoch. None of it changes a figure.
     """
-    def train_epoch(X: np.ndarray, y: np.ndarray, LR: float, epoch: int) -> Any:
+    epochs = epochs or Plain(save_path)
+
+    def train_epoch(X: np.ndarray, y: np.ndarray, LR: float, description: str) -> Any:
         loss = 0
         batches = len(X) // batch_size
-        for i in progress(range(batches), "epoch %d of %d, training" % (epoch, num_epochs), batches):
+        for i in epochs.batches(batches, description):
             loss += train_fn(X[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size], LR)
         return loss / batches
 
-    shared = train_fn.get_shared()
-    if run is None or run.saved is None:
+    def passes(description: str) -> Callable[[int], Iterable[int]]:
+        return lambda n: epochs.batches(n, description)
+
+    resumed = epochs.resume(train_fn.get_shared())
+    if resumed is None:
+        # shuffle the train set
         state = LoopState(LR=LR_start, order=np.arange(len(X_train)))
         shuffle(X_train, y_train, state.order, shuffle_parts)
     else:
-        state = run.saved.restore(shared)
-        print("Resuming after epoch %d from %s" % (state.epoch, run.saved.path), file=sys.stderr, flush=True)
+        state = LoopState(**resumed)
         X_train[:] = X_train[state.order]
         y_train[:] = y_train[state.order]
 
+    # We iterate over epochs:
     for epoch in range(state.epoch, num_epochs):
         start_time = time.time()
-        train_loss = train_epoch(X_train, y_train, state.LR, epoch + 1)
+        described = "epoch %d of %d, %%s" % (epoch + 1, num_epochs)
+        train_loss = train_epoch(X_train, y_train, state.LR, described % "training")
         shuffle(X_train, y_train, state.order, shuffle_parts)
-        val_err, val_loss = val_epoch(val_fn, X_val, y_val, batch_size,
-                                      "epoch %d of %d, validation" % (epoch + 1, num_epochs))
+        val_err, val_loss = val_epoch(val_fn, X_val, y_val, batch_size, passes(described % "validation"))
+
+        # test if validation error went down
         if val_err <= state.best_val_err:
             state.best_val_err = val_err
             state.best_epoch = epoch + 1
             state.test_err, state.test_loss = val_epoch(val_fn, X_test, y_test, batch_size,
-                                                        "epoch %d of %d, test" % (epoch + 1, num_epochs))
-            if save_path is not None:
-                write_npz(save_path, {"arr_%d" % i: value for i, value in
-                                      enumerate(lasagne.layers.get_all_param_values(model))})
-                state.saved_params = npz_crcs(save_path)
-        values = {"epoch": epoch + 1, "num_epochs": num_epochs, "seconds": time.time() - start_time,
-                  "LR": state.LR, "training_loss": train_loss, "validation_loss": val_loss,
-                  "validation_error_rate": val_err, "best_epoch": state.best_epoch,
-                  "best_validation_error_rate": state.best_val_err,
-                  "test_loss": state.test_loss, "test_error_rate": state.test_err}
-        print("\n".join(epoch_log.console_lines(values)), flush=True)
-        state.history.append(epoch_log.record(values))
+                                                        passes(described % "test"))
+            epochs.save_parameters(lasagne.layers.get_all_param_values(model))
+
+        epoch_duration = time.time() - start_time
+
+        # Then we print the results for this epoch (numbers as Python 2's str wrote them):
+        print("Epoch " + str(epoch + 1) + " of " + str(num_epochs) + " took " + py2_str(epoch_duration) + "s")
+        print("  LR:                            " + py2_str(state.LR))
+        print("  training loss:                 " + py2_str(train_loss))
+        print("  validation loss:               " + py2_str(val_loss))
+        print("  validation error rate:         " + py2_str(val_err) + "%")
+        print("  best epoch:                    " + str(state.best_epoch))
+        print("  best validation error rate:    " + py2_str(state.best_val_err) + "%")
+        print("  test loss:                     " + py2_str(state.test_loss))
+        print("  test error rate:               " + py2_str(state.test_err) + "%", flush=True)
+        figures = {"epoch": epoch + 1, "num_epochs": num_epochs, "seconds": epoch_duration, "LR": state.LR,
+                   "training_loss": train_loss, "validation_loss": val_loss, "validation_error_rate": val_err,
+                   "best_epoch": state.best_epoch, "best_validation_error_rate": state.best_val_err,
+                   "test_loss": state.test_loss, "test_error_rate": state.test_err}
+
+        # decay the LR
         state.LR *= LR_decay
         state.epoch = epoch + 1
-        if run is not None:
-            run.checkpoint.save(state, shared)
-            run.write_log(state.history)
+        epochs.epoch_done(state, figures)
     return state
 
 
-def fit(run: RunFolder, network: lasagne.layers.Layer, train_set: Any, valid_set: Any, test_set: Any,
+def fit(run: "RunFolder", network: lasagne.layers.Layer, train_set: Any, valid_set: Any, test_set: Any,
         shuffle_parts: int = 1) -> LoopState:
     """What every script does once its network is built (§1.10): compile ``train_fn`` and ``val_fn``, print
-    ``Training...``, and call ``train`` with the run's settings; the best epoch's parameters go to the run folder.
+    ``Training...``, and call ``train`` with the run's settings, the run folder around the loop.
     The sets are pylearn2-style datasets: ``.X`` the inputs, ``.y`` the {-1, +1} targets.
     """
-    settings = run.settings
+    s = run.settings
     started = time.monotonic()
-    train_fn, val_fn = compile_functions(network, binary=settings.binary)
+    train_fn, val_fn = compile_functions(network, binary=s.binary)
     run.compiled(time.monotonic() - started)
     print("Training...")
-    return train(train_fn, val_fn, network, settings.batch_size, settings.LR_start, settings.LR_decay,
-                 settings.num_epochs, train_set.X, train_set.y, valid_set.X, valid_set.y, test_set.X, test_set.y,
-                 save_path=run.parameters_path, shuffle_parts=shuffle_parts, run=run)
+    return train(train_fn, val_fn, network, s.batch_size, s.LR_start, s.LR_decay, s.num_epochs,
+                 train_set.X, train_set.y, valid_set.X, valid_set.y, test_set.X, test_set.y,
+                 shuffle_parts=shuffle_parts, epochs=run)

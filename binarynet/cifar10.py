@@ -108,13 +108,15 @@ def build_cnn(s: Any) -> lasagne.layers.Layer:
 
 @command
 def main(argv: Optional[List[str]] = None) -> None:
-    """The script: settings (printed by the run folder), data, ConvNet, training."""
+    """The script, as the original: seed, settings, data, ConvNet, training (in its run folder)."""
     with run_folder.start(CIFAR10Settings, argv) as run:
+        s = run.settings
+        np.random.seed(s.seed)  # for reproducibility (the original: 1234)
+        s.print_listing()
         print("Loading CIFAR-10 dataset...")
-        train_set, valid_set, test_set = load(run.settings)
+        train_set, valid_set, test_set = load(s)
         print("Building the CNN...")
-        binary_net.fit(run, build_cnn(run.settings), train_set, valid_set, test_set,
-                       shuffle_parts=run.settings.shuffle_parts)
+        binary_net.fit(run, build_cnn(s), train_set, valid_set, test_set, shuffle_parts=s.shuffle_parts)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import lasagne
+import numpy as np
 import theano.tensor as T
 
 from binarynet import binary_net
@@ -91,13 +92,15 @@ def build_mlp(s: MNISTSettings) -> lasagne.layers.Layer:
 
 @command
 def main(argv: Optional[List[str]] = None) -> None:
-    """The script: settings (printed by the run folder), data, MLP, training."""
+    """The script, as the original: seed, settings, data, MLP, training (in its run folder)."""
     with run_folder.start(MNISTSettings, argv) as run:
+        s = run.settings
+        np.random.seed(s.seed)  # for reproducibility (the original: 1234)
+        s.print_listing()
         print("Loading MNIST dataset...")
-        train_set, valid_set, test_set = load(run.settings)
+        train_set, valid_set, test_set = load(s)
         print("Building the MLP...")
-        binary_net.fit(run, build_mlp(run.settings), train_set, valid_set, test_set,
-                       shuffle_parts=run.settings.shuffle_parts)
+        binary_net.fit(run, build_mlp(s), train_set, valid_set, test_set, shuffle_parts=s.shuffle_parts)
 
 
 if __name__ == "__main__":

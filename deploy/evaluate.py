@@ -14,12 +14,13 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 from binarynet import binary_net
+from compat.number_format import py2_str
 from deploy import trained
 from deploy.engine import PackedNetwork
 from deploy.export import export
 from deploy.stages import not_runnable_reason, read_stages
 from harness.errors import ArgumentParser, UserError, command
-from harness.number_format import py2_str
+from harness.progress import progress
 
 
 def packed_test_function(net: Any) -> Any:
@@ -50,16 +51,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     run = trained.open_run(args.run_dir, args.data_path, finished=not args.unfinished)
     net = trained.trained_network(run)
-    print("%s: %s, best epoch %d of %d" % (run.folder, run.settings.EXPERIMENT, run.state.best_epoch,
-                                          run.state.epoch))
+    print("%s: %s, best epoch %d of %d" % (run.folder, run.settings.EXPERIMENT, run.saved.best_epoch,
+                                          run.saved.epoch))
     val_fn = (binary_net.compile_test_function(net) if args.engine == "theano" else packed_test_function(net))
     test_set = trained.test_set(run)
     test_err, test_loss = binary_net.val_epoch(val_fn, test_set.X, test_set.y, run.settings.batch_size,
-                                               "evaluating")
+                                               lambda n: progress(range(n), "evaluating", n))
     print("  test loss:                     %s" % py2_str(test_loss))
     print("  test error rate:               %s%%" % py2_str(test_err))
-    logged = run.state.test_err
-    print("  logged for epoch %d:           %s%% (%s)" % (run.state.best_epoch, py2_str(logged),
+    logged = run.saved.loop["test_err"]
+    print("  logged for epoch %d:           %s%% (%s)" % (run.saved.best_epoch, py2_str(logged),
                                                           "the same" if float(test_err) == logged else "DIFFERENT"))
 
 

@@ -137,7 +137,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotRunnableWarning)  # said plainly below
         exported = export(net, args.output or run.folder / "packed.npz")
-    print("%s: %s, best epoch %d -> %s (%.2f MB)" % (run.folder, run.settings.EXPERIMENT, run.state.best_epoch,
+    print("%s: %s, best epoch %d -> %s (%.2f MB)" % (run.folder, run.settings.EXPERIMENT, run.saved.best_epoch,
                                                       exported.path, exported.path.stat().st_size / 1e6))
     if exported.runnable:
         print("runnable with XNOR + popcount: python -m deploy.evaluate %s --engine packed" % run.folder)

@@ -17,7 +17,7 @@ import lasagne
 import numpy as np
 
 from harness import manifest, run_folder
-from harness.checkpoint import Checkpoint, LoopState, is_saved_file
+from harness.checkpoint import Checkpoint, Saved, is_saved_file
 from harness.errors import UserError
 from harness.settings import Settings
 
@@ -33,12 +33,12 @@ SCRIPTS: Dict[str, Tuple[str, str, str]] = {
 
 
 class Run(NamedTuple):
-    """A run folder's script, settings (``data_path`` the one given now) and checked checkpoint state."""
+    """A run folder's script, settings (``data_path`` the one given now) and checked checkpoint."""
 
     folder: Path
     script: ModuleType
     settings: Settings
-    state: LoopState
+    saved: Saved
 
 
 def open_run(folder: Path, data_path: Optional[str] = None, finished: bool = True) -> Run:
@@ -58,11 +58,11 @@ def open_run(folder: Path, data_path: Optional[str] = None, finished: bool = Tru
     saved = Checkpoint(folder / run_folder.CHECKPOINT, settings.config()).read()
     if saved is None:
         raise UserError("%s has no checkpoint: the run has not finished an epoch yet" % folder)
-    if finished and saved.state.epoch < settings.num_epochs:
+    if finished and saved.epoch < settings.num_epochs:
         raise UserError("%s is unfinished (epoch %d of %d): rerun its training command to finish it, or pass "
                         "--unfinished to use its best epoch so far (epoch %d)"
-                        % (folder, saved.state.epoch, settings.num_epochs, saved.state.best_epoch))
-    return Run(folder, script, settings, saved.state)
+                        % (folder, saved.epoch, settings.num_epochs, saved.best_epoch))
+    return Run(folder, script, settings, saved)
 
 
 def network(run: Run) -> lasagne.layers.Layer:
@@ -76,7 +76,7 @@ def load_best_parameters(run: Run, net: lasagne.layers.Layer) -> None:
     path = run.folder / run.settings.save_path
     if not path.is_file():
         raise UserError("%s is missing: the run saved no parameters there (rerun its training command)" % path)
-    if not is_saved_file(path, run.state.saved_params):
+    if not is_saved_file(path, run.saved.saved_params):
         raise UserError("%s is not the parameters file of the checkpoint in %s (the run was stopped between the "
                         "two writes): rerun its training command, which rewrites it" % (path, run.folder))
     params = lasagne.layers.get_all_params(net)

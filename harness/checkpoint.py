@@ -16,7 +16,7 @@ import json
 import sys
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -30,25 +30,6 @@ SCALARS = ("epoch", "LR", "best_val_err", "best_epoch", "test_err", "test_loss")
 PREVIOUS_SUFFIX = ".previous.npz"
 START_AFRESH = "delete %s (or choose another --output-dir) to start afresh"
 UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
-
-
-@dataclass
-class LoopState:
-    """The train() loop's own variables after ``epoch`` completed epochs (docs/REPRODUCTION.md §1.10).
-
-    ``saved_params`` are the CRC-32s of the members of the best-epoch parameters file as last written (empty
-    when the run saves none yet), so that the file can be matched with the checkpoint.
-    """
-
-    LR: Any
-    order: np.ndarray
-    epoch: int = 0
-    best_val_err: Any = 100
-    best_epoch: int = 1
-    test_err: Any = None
-    test_loss: Any = None
-    history: List[Dict[str, Any]] = field(default_factory=list)
-    saved_params: List[int] = field(default_factory=list)
 
 
 def npz_crcs(path: Path) -> List[int]:
@@ -67,16 +48,30 @@ def is_saved_file(path: Path, crcs: Sequence[int]) -> bool:
 
 @dataclass
 class Saved:
-    """A checkpoint read and checked: the loop state, and the arrays still to be put into the shared variables."""
+    """A checkpoint read and checked: the training loop's variables (``loop``: the fields of
+    binarynet.binary_net.LoopState), the run's history and parameters-file CRCs, and the arrays still to be put
+    into the shared variables."""
 
     path: Path
-    state: LoopState
+    loop: Dict[str, Any]
+    history: List[Dict[str, Any]]
+    saved_params: List[int]
     shared: List[Tuple[str, np.ndarray]]
     random_state: Tuple[Any, ...]
 
-    def restore(self, shared: Sequence[Any]) -> LoopState:
+    @property
+    def epoch(self) -> int:
+        """Completed epochs."""
+        return self.loop["epoch"]
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch whose parameters the run keeps."""
+        return self.loop["best_epoch"]
+
+    def restore(self, shared: Sequence[Any]) -> Dict[str, Any]:
         """Check every saved array against ``shared`` (names, shapes, dtypes), then assign them all and the
-        ``np.random`` state; returns the loop state."""
+        ``np.random`` state; returns the loop's variables."""
         names = [str(var) for var in shared]
         if [name for name, _ in self.shared] != names:
             raise UserError("%s holds another network's variables (the code changed since it was written): %s"
@@ -90,7 +85,7 @@ class Saved:
         for var, (_, value) in zip(shared, self.shared):
             var.set_value(value)
         np.random.set_state(self.random_state)
-        return self.state
+        return dict(self.loop, order=self.loop["order"].copy())
 
 
 class Checkpoint:
@@ -101,21 +96,23 @@ class Checkpoint:
         self.previous = self.path.with_name(self.path.name[:-len(".npz")] + PREVIOUS_SUFFIX)
         self.config = json.loads(json.dumps(config, sort_keys=True))
 
-    def save(self, state: LoopState, shared: Sequence[Any]) -> None:
-        """Write the state atomically; the checkpoint it replaces becomes the previous one."""
+    def save(self, loop: Any, shared: Sequence[Any], history: List[Dict[str, Any]],
+             saved_params: Sequence[int]) -> None:
+        """Write the state atomically: ``loop`` has the loop's variables as attributes (``order`` and SCALARS);
+        the checkpoint it replaces becomes the previous one."""
         random_state = np.random.get_state()
         arrays = {
             "format": np.asarray(FORMAT),
             "config": np.asarray(json.dumps(self.config, sort_keys=True)),
-            "history": np.asarray(json.dumps(state.history)),
-            "saved_params": np.asarray(state.saved_params, dtype=np.int64),
-            "order": state.order,
+            "history": np.asarray(json.dumps(history)),
+            "saved_params": np.asarray(saved_params, dtype=np.int64),
+            "order": loop.order,
             "shared_names": np.asarray([str(var) for var in shared]),
             "random_keys": random_state[1],
             "random_rest": np.asarray(random_state[2:], dtype=np.float64),
         }
         for name in SCALARS:
-            value = getattr(state, name)
+            value = getattr(loop, name)
             arrays["scalar_" + name] = np.asarray(np.nan if value is None else value)
         for i, var in enumerate(shared):
             arrays["shared_%d" % i] = var.get_value(borrow=True)
@@ -141,7 +138,7 @@ class Checkpoint:
                 problem += ", and so is %s (%s)" % (self.previous, damaged)
             else:
                 print("warning: %s; resuming from %s (after epoch %d) instead"
-                      % (problem, self.previous, saved.state.epoch), file=sys.stderr, flush=True)
+                      % (problem, self.previous, saved.epoch), file=sys.stderr, flush=True)
                 return saved
         raise UserError("%s, and there is no usable previous checkpoint: %s"
                         % (problem, START_AFRESH % self.path.parent))
@@ -178,9 +175,8 @@ class Checkpoint:
         for name in ("test_err", "test_loss"):
             if np.isnan(scalars[name]):
                 scalars[name] = None
-        state = LoopState(order=arrays["order"].copy(), history=json.loads(str(arrays["history"])),
-                          saved_params=[int(crc) for crc in arrays["saved_params"]], **scalars)
-        return Saved(path, state, shared, random_state)
+        return Saved(path, dict(scalars, order=arrays["order"]), json.loads(str(arrays["history"])),
+                     [int(crc) for crc in arrays["saved_params"]], shared, random_state)
 
 
 class _Damaged(Exception):

@@ -3,9 +3,12 @@
 ``with run_folder.start(Settings, argv) as run:`` parses and checks the flags, then makes the folder
 (``--output-dir``), proves it writable and locks it for this process (a second run into it is refused, naming the
 process that holds it; the lock of a killed run is taken over), reads and checks an existing checkpoint against the
-settings, then opens ``console.log``, records the session in ``run.json``, says which device Theano computes on,
-seeds ``np.random`` and prints the settings as the original does. A run whose checkpoint has every epoch done prints
-its final result instead, and the command ends with status 0.
+settings, then opens ``console.log``, records the session in ``run.json`` and says which device Theano computes on.
+A run whose checkpoint has every epoch done says so with its result instead, and the command ends with status 0.
+
+The script then does what the original does (seed ``np.random``, print its settings, load, build, train), and the
+run folder is the ``epochs`` argument of binarynet.binary_net.train: it resumes the loop from the checkpoint, shows
+progress within each pass, writes the best epoch's parameters, then after every epoch the checkpoint and the log.
 
 Files of a run folder: ``run.json`` (manifest), ``console.log``, ``log.jsonl`` (rewritten from the checkpoint on
 every start, so a kill can never lose or repeat an epoch), ``checkpoint.npz`` (+ ``checkpoint.previous.npz``) and the
@@ -17,23 +20,29 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
+from compat.number_format import py2_str
 from harness import epoch_log, manifest
-from harness.checkpoint import Checkpoint, Saved, is_saved_file
+from harness.checkpoint import Checkpoint, Saved, is_saved_file, npz_crcs
 from harness.console import console_log, to_log_only
 from harness.errors import Finished, UserError, error_line
-from harness.files import WRITE_FAILURES, write_failure
-from harness.progress import duration
+from harness.files import WRITE_FAILURES, write_failure, write_npz
+from harness.progress import duration, progress
 from harness.settings import Settings
 
 CHECKPOINT, LOG, CONSOLE, LOCK = "checkpoint.npz", "log.jsonl", "console.log", ".lock"
 
 
 class RunFolder:
-    """The open, locked folder of one run; ``saved`` is its checked checkpoint (None for a fresh run)."""
+    """The open, locked folder of one run; ``saved`` is its checked checkpoint (None for a fresh run).
+
+    Its ``resume``, ``batches``, ``save_parameters`` and ``epoch_done`` are what binary_net.train calls
+    (binary_net.Epochs); ``history`` (the log's records) and ``saved_params`` (the CRCs of the parameters file)
+    are kept in the checkpoint beside the loop's variables.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -44,16 +53,42 @@ class RunFolder:
         self.parameters_path = self.folder / settings.save_path
         self.manifest = {"experiment": settings.EXPERIMENT, "paper_settings": settings.is_paper_run(),
                          "settings": settings.as_dict(), "sessions": []}
-
-    def write_log(self, history: List[dict]) -> None:
-        """Rewrite log.jsonl from the history (the checkpoint's)."""
-        epoch_log.write_jsonl(self.log_path, history)
+        self.history: List[Dict[str, Any]] = []
+        self.saved_params: List[int] = []
+        self.shared: List[Any] = []
 
     def compiled(self, seconds: float) -> None:
         """Record the compile time of this session (run.json) and say it."""
         print("compiled in %s" % duration(seconds), file=sys.stderr, flush=True)
         self.manifest["sessions"][-1]["compile_seconds"] = round(seconds, 1)
         manifest.write(self.folder, self.manifest)
+
+    def resume(self, shared: List[Any]) -> Optional[Dict[str, Any]]:
+        """The loop's variables after the checkpoint's last epoch, with ``shared`` and ``np.random`` restored from
+        it (None for a fresh run); ``shared`` are the variables every checkpoint will hold."""
+        self.shared = list(shared)
+        if self.saved is None:
+            return None
+        loop = self.saved.restore(self.shared)
+        print("Resuming after epoch %d from %s" % (self.saved.epoch, self.saved.path), file=sys.stderr, flush=True)
+        return loop
+
+    def batches(self, n: int, description: str) -> Iterable[int]:
+        """range(n), with progress on stderr (a bar on a terminal, else a plain line now and then)."""
+        return progress(range(n), description, n)
+
+    def save_parameters(self, values: List[np.ndarray]) -> None:
+        """The best epoch's parameters, as the original's ``np.savez(save_path, *params)`` (keys arr_0...),
+        written atomically; their CRCs go into the next checkpoint."""
+        write_npz(self.parameters_path, {"arr_%d" % i: value for i, value in enumerate(values)})
+        self.saved_params = npz_crcs(self.parameters_path)
+
+    def epoch_done(self, state: Any, figures: Dict[str, Any]) -> None:
+        """After each epoch: the checkpoint (the loop's ``state``, every shared variable, the history), then
+        log.jsonl rewritten from the same history."""
+        self.history.append(epoch_log.record(figures))
+        self.checkpoint.save(state, self.shared, self.history, self.saved_params)
+        epoch_log.write_jsonl(self.log_path, self.history)
 
 
 def _prepare(folder: Path) -> None:
@@ -117,12 +152,22 @@ def _device_notice(settings: Settings) -> None:
 
 
 def _resync(run: RunFolder) -> None:
-    """Make the files derived from the checkpoint agree with it: log.jsonl, and a word on the parameters file."""
-    state = run.saved.state
-    run.write_log(state.history)
-    if state.saved_params and not is_saved_file(run.parameters_path, state.saved_params):
+    """Take the history and parameters-file CRCs from the checkpoint and make the files derived from it agree:
+    log.jsonl, and a word on the parameters file."""
+    run.history, run.saved_params = list(run.saved.history), list(run.saved.saved_params)
+    epoch_log.write_jsonl(run.log_path, run.history)
+    if run.saved_params and not is_saved_file(run.parameters_path, run.saved_params):
         print("note: %s is not the one the checkpoint goes with (the run was stopped between writing the two); it is "
               "rewritten when the next best epoch is reached" % run.parameters_path, file=sys.stderr, flush=True)
+
+
+def _say_finished(run: RunFolder) -> None:
+    """One line for a run with every epoch done: its result (the last epoch's, as the originals report it)."""
+    last = run.history[-1]
+    print("%s: all %d epochs are done; best epoch %d: validation error rate %s%%, test error rate %s%% (every epoch "
+          "is in %s)" % (run.folder, run.settings.num_epochs, last["best_epoch"],
+                         py2_str(last["best_validation_error_rate"]), py2_str(last["test_error_rate"]), run.log_path),
+          flush=True)
 
 
 @contextlib.contextmanager
@@ -140,18 +185,15 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
                       file=sys.stderr, flush=True)
             run.saved = run.checkpoint.read()
             _device_notice(settings)
-            np.random.seed(settings.seed)
-            settings.print_listing()
             if run.saved is not None:
                 _resync(run)
                 with contextlib.suppress(UserError):
                     run.manifest["sessions"] = manifest.read(folder)["sessions"]
-                if run.saved.state.epoch >= settings.num_epochs:
-                    print("%s: all %d epochs are done. The last epoch:" % (folder, settings.num_epochs))
-                    print("\n".join(epoch_log.console_lines(run.saved.state.history[-1])), flush=True)
+                if run.saved.epoch >= settings.num_epochs:
+                    _say_finished(run)
                     raise Finished()
             run.manifest["sessions"].append(dict(manifest.session(),
-                                                 resumed_after_epoch=run.saved.state.epoch if run.saved else 0))
+                                                 resumed_after_epoch=run.saved.epoch if run.saved else 0))
             manifest.write(folder, run.manifest)
             try:
                 yield run

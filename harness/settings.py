@@ -23,7 +23,7 @@ import sys
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from harness.errors import USAGE, ArgumentParser, UserError
-from harness.number_format import py2_str
+from compat.number_format import py2_str
 
 # A check returns None for an accepted value, else what the flag accepts ("a whole number >= 1").
 Check = Callable[[Any], Optional[str]]

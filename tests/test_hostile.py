@@ -29,12 +29,13 @@ from benchmarks import mnist_mlp
 from binarynet import cifar10 as bn_cifar10
 from binarynet import mnist as bn_mnist
 from binarynet import svhn as bn_svhn
+from binarynet.binary_net import LoopState
 from conftest import REPO, SHARED_MNIST, md5_of, missing_real_data, write_cifar10, write_h5, write_idx
 from datasets import cifar10 as cifar10_data
 from datasets import cifar10_whitened, download, svhn_h5
 from datasets import mnist as mnist_data
 from datasets import svhn as svhn_data
-from harness.checkpoint import Checkpoint, LoopState
+from harness.checkpoint import Checkpoint
 from results import compare
 
 FAST = 20.  # seconds: a refused command loads no data set and compiles nothing
@@ -261,8 +262,8 @@ def save_checkpoint(folder: Path, config: dict, epoch: int = 1) -> Checkpoint:
     """A checkpoint as the loop writes it, for the MNIST settings ``config``."""
     import theano
     checkpoint = Checkpoint(folder / "checkpoint.npz", config)
-    state = LoopState(LR=.003, order=np.arange(4), epoch=epoch, history=[{"epoch": e} for e in range(epoch)])
-    checkpoint.save(state, [theano.shared(np.zeros(3, np.float32), name="W")])
+    state = LoopState(LR=.003, order=np.arange(4), epoch=epoch)
+    checkpoint.save(state, [theano.shared(np.zeros(3, np.float32), name="W")], [{"epoch": e} for e in range(epoch)], [])
     return checkpoint
 
 
@@ -316,13 +317,13 @@ def test_a_finished_run_prints_its_result_and_does_nothing(world, capsys):
     history = [dict(epoch_record(e), num_epochs=2) for e in (1, 2)]
     import theano
     Checkpoint(folder / "checkpoint.npz", mnist_config(SMALL_MNIST)).save(
-        LoopState(LR=1e-5, order=np.arange(40), epoch=2, history=history), [theano.shared(np.zeros(1), name="W")])
+        LoopState(LR=1e-5, order=np.arange(40), epoch=2), [theano.shared(np.zeros(1), name="W")], history, [])
     started = time.monotonic()
     assert bn_mnist.main(SMALL_MNIST + ["--output-dir", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert time.monotonic() - started < FAST and "Compiling" not in err and "Loading" not in out
-    assert out.splitlines()[-10] == "%s: all 2 epochs are done. The last epoch:" % folder
-    assert out.splitlines()[-1] == "  test error rate:               12.5%"
+    assert out.splitlines()[-1] == ("%s: all 2 epochs are done; best epoch 2: validation error rate 10.0%%, test "
+                                    "error rate 12.5%% (every epoch is in %s)" % (folder, folder / "log.jsonl"))
     assert [json.loads(line)["epoch"] for line in (folder / "log.jsonl").read_text().splitlines()] == [1, 2]
 
 

@@ -69,13 +69,15 @@ def data():
 
 
 def run(fns, folder, argv=()):
-    """The loop on data() inside the run folder ``folder``; returns (state, X_train)."""
+    """The loop on data() inside the run folder ``folder``; returns (the loop's state, the run folder, X_train)."""
     X_train, y_train, X_val, y_val, X_test, y_test = data()
     with run_folder.start(LoopSettings, ["--output-dir", str(folder)] + list(argv)) as opened:
         net = lasagne.layers.DenseLayer(lasagne.layers.InputLayer((None, 3)), opened.settings.num_units)
+        np.random.seed(opened.settings.seed)  # as the scripts do first
+        opened.settings.print_listing()
         state = binary_net.train(fns, fns.val_fn, net, BATCH, .5, .5, opened.settings.num_epochs, X_train, y_train,
-                                 X_val, y_val, X_test, y_test, save_path=opened.parameters_path, run=opened)
-    return state, X_train
+                                 X_val, y_val, X_test, y_test, epochs=opened)
+    return state, opened, X_train
 
 
 def strip(records):
@@ -88,16 +90,18 @@ def read_log(folder):
 
 def test_loop_schedule_model_selection_and_console_lines(tmp_path, capsys):
     fns = FakeFunctions()
-    state, _ = run(fns, tmp_path)
+    state, opened, _ = run(fns, tmp_path)
+    history = opened.history
     lines = capsys.readouterr().out.splitlines()
 
     # floor(25 / 10) = 2 sequential batches per epoch; the LR of epoch e is 0.5 * 0.5**(e-1).
     assert [LR for _, LR in fns.train_batches] == [.5, .5, .25, .25, .125, .125, .0625, .0625, .03125, .03125]
     assert all(len(rows) == BATCH for rows, _ in fns.train_batches)
     # Validation 40 % ties at epoch 3: ties count, so best epoch 3; epoch 4 is worse: test numbers are stale.
-    assert [r["best_epoch"] for r in state.history] == [1, 2, 3, 3, 5]
-    assert [r["validation_error_rate"] for r in state.history] == pytest.approx([50, 40, 40, 45, 30])
-    assert [r["test_error_rate"] for r in state.history] == pytest.approx([10, 20, 30, 30, 50])
+    assert [r["best_epoch"] for r in history] == [1, 2, 3, 3, 5]
+    assert [r["validation_error_rate"] for r in history] == pytest.approx([50, 40, 40, 45, 30])
+    assert [r["test_error_rate"] for r in history] == pytest.approx([10, 20, 30, 30, 50])
+    assert (state.epoch, state.best_epoch, state.best_val_err, state.LR) == (5, 5, pytest.approx(30), .5 ** 6)
     assert fns.test_calls == 4 * 1  # one test batch, evaluated at epochs 1, 2, 3 and 5
     epochs = lines[lines.index("num_units = 2") + 1:]
     assert len(epochs) == 5 * 9
@@ -109,8 +113,8 @@ def test_loop_schedule_model_selection_and_console_lines(tmp_path, capsys):
         "  test loss:                     ", "  test error rate:               "]
     assert epochs[1] == "  LR:                            0.5" and epochs[5] == "  best epoch:                    1"
     assert epochs[4] == "  validation error rate:         50.0%"  # Python 2's str(50.0)
-    assert read_log(tmp_path) == state.history and all(r["time"].endswith("Z") for r in state.history)
-    assert state.saved_params == npz_crcs(tmp_path / "best.npz")
+    assert read_log(tmp_path) == history and all(r["time"].endswith("Z") for r in history)
+    assert opened.saved_params == npz_crcs(tmp_path / "best.npz")
     with np.load(tmp_path / "best.npz", allow_pickle=False) as saved:
         assert sorted(saved.files) == ["arr_0", "arr_1"]
 
@@ -149,7 +153,7 @@ def test_shuffle_parts_permutes_each_chunk_with_successive_reshuffles():
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     straight = FakeFunctions()
-    expected, X_expected = run(straight, tmp_path / "a")
+    expected, expected_run, X_expected = run(straight, tmp_path / "a")
     random_after = np.random.randint(1 << 30)
 
     with pytest.raises(KeyboardInterrupt):
@@ -157,15 +161,17 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     assert len(read_log(tmp_path / "b")) == 2
     np.random.seed(999)  # the resumed process seeds np.random again; the checkpoint's state must win
     resumed_fns = FakeFunctions(epochs_done=2)
-    resumed, X_resumed = run(resumed_fns, tmp_path / "b")
+    resumed, resumed_run, X_resumed = run(resumed_fns, tmp_path / "b")
 
     assert [LR for _, LR in resumed_fns.train_batches] == [.125, .125, .0625, .0625, .03125, .03125]
-    assert strip(resumed.history) == strip(expected.history)
+    assert strip(resumed_run.history) == strip(expected_run.history)
+    assert {k: v for k, v in vars(resumed).items() if k != "order"} == {
+        k: v for k, v in vars(expected).items() if k != "order"}
     assert resumed_fns.weight.get_value() == straight.weight.get_value()
     np.testing.assert_array_equal(resumed.order, expected.order)
     np.testing.assert_array_equal(X_resumed, X_expected)
     assert np.random.randint(1 << 30) == random_after
-    assert read_log(tmp_path / "b") == resumed.history
+    assert read_log(tmp_path / "b") == resumed_run.history
 
 
 def test_a_lost_log_line_is_rewritten_and_a_finished_run_prints_its_result(tmp_path, capsys):
@@ -180,7 +186,8 @@ def test_a_lost_log_line_is_rewritten_and_a_finished_run_prints_its_result(tmp_p
     assert type(finished.value).__name__ == "Finished"
     assert (tmp_path / "log.jsonl").read_text().splitlines() == lines
     out = capsys.readouterr().out.splitlines()
-    assert out[-10].endswith("all 5 epochs are done. The last epoch:") and out[-1].startswith("  test error rate:")
+    assert out[-1] == ("%s: all 5 epochs are done; best epoch 5: validation error rate 30.0000011921%%, test error "
+                       "rate 50.0%% (every epoch is in %s)" % (tmp_path, tmp_path / "log.jsonl"))
 
 
 def test_checkpoint_refuses_other_settings_before_anything_runs(tmp_path):

@@ -16,7 +16,7 @@ from deploy import evaluate, export, summary, trained
 from deploy.engine import PackedNetwork
 from harness import manifest
 from harness.files import write_npz
-from harness.number_format import py2_str
+from compat.number_format import py2_str
 
 SIX = ["binarynet-mnist", "binarynet-cifar10", "binarynet-svhn", "binaryconnect-mnist", "binaryconnect-cifar10",
        "binaryconnect-svhn"]
