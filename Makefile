@@ -11,29 +11,28 @@ export SVHN_LOCAL_PATH ?= $(PYLEARN2_DATA_PATH)/local
 RUNS ?= runs
 DOWNLOADS := download-mnist download-cifar10 download-svhn
 ARGS ?=
-RUN ?= $(RUNS)/binarynet-mnist
-
-# The smoke runs: small versions that learn within about two minutes on 2 CPU cores (README: Quick start).
-SMOKE_MNIST := --num-epochs 8 --num-units 512 --n-hidden-layers 2 --train-size 20000 --valid-size 5000 \
-	--test-size 10000 --LR-fin 0.00003
-SMOKE_CONVNET := --num-epochs 4 --filters 8 8 16 16 32 32 --num-units 128 --train-size 4000 --valid-size 1000 \
-	--test-size 2000 --LR-fin 0.0001
-SMOKE_SVHN := --num-epochs 4 --filters 8 8 16 16 32 32 --num-units 128 --train-size 20000 --valid-size 2000 \
-	--test-size 5000 --LR-fin 0.0001
+RUN ?=
 
 IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu \
-	mnist mnist-smoke cifar10 cifar10-smoke svhn svhn-smoke \
-	bc-mnist bc-mnist-smoke bc-cifar10 bc-cifar10-smoke bc-svhn bc-svhn-smoke compare evaluate summary export \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare evaluate summary export \
 	benchmark-mnist benchmark-convnet benchmark-packed benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell docker-selfcheck-gpu
 
+# The six experiments' targets (make mnist, make mnist-smoke, ... make bc-svhn-smoke) come from experiments.py.
+EXPERIMENT_RULES := .make/experiments.mk
+include $(EXPERIMENT_RULES)
+$(EXPERIMENT_RULES): experiments.py
+	@command -v python3 >/dev/null || { echo "error: python3 is missing: install it (apt-get install python3)" >&2; exit 1; }
+	@mkdir -p $(@D) && python3 experiments.py make > $@.tmp && mv $@.tmp $@
+
+# Variables the help texts name, shown with their values.
+HELP_VARIABLES := VENV RUNS PYLEARN2_DATA_PATH SVHN_LOCAL_PATH IMAGE DOWNLOADS
 help: ## this list
-	@grep -hE '^[a-zA-Z0-9_%$$() -]+:.*## ' $(MAKEFILE_LIST) | \
-		sed -e 's/$$(DOWNLOADS)/download-mnist download-cifar10 download-svhn/' -e 's/:.*## /\t/' | \
+	@grep -hE '^[a-zA-Z0-9_%$$() -]+:.*## ' $(EXPERIMENT_RULES) $(filter-out $(EXPERIMENT_RULES),$(MAKEFILE_LIST)) | \
+		sed $(foreach v,$(HELP_VARIABLES),-e 's|$$($(v))|$($(v))|g') -e 's/:.*## /\t/' | \
 		awk -F'\t' '{ printf "make %-30s %s\n", $$1, $$2 }'
 
 # The one install recipe: docker/install.sh (the Dockerfile runs it too).
@@ -71,59 +70,21 @@ $(DOWNLOADS): download-%: $(STAMP) ## fetch one dataset (checksums verified; off
 # $(call train,MODULE,RUN,FLAGS): python -m MODULE writing into $(RUNS)/RUN (ARGS may name another
 # --output-dir); the script itself appends its console to console.log in its run folder.
 define train
-$(PYTHON) -u -m $(1) --output-dir $(RUNS)/$(2) $(3) $(ARGS)
+$(PYTHON) -u -m $(1) --output-dir $(RUNS)/$(2) $(3)
 endef
-
-mnist: download-mnist ## set up, fetch MNIST, train BinaryNet MNIST with the paper's settings (ARGS=... adds flags)
-	$(call train,binarynet.mnist,binarynet-mnist)
-
-mnist-smoke: download-mnist ## a small BinaryNet MNIST run that learns in about two minutes on a CPU
-	$(call train,binarynet.mnist,binarynet-mnist-smoke,$(SMOKE_MNIST))
-
-cifar10: download-cifar10 ## fetch CIFAR-10, train the BinaryNet CIFAR-10 ConvNet with the paper's settings
-	$(call train,binarynet.cifar10,binarynet-cifar10)
-
-cifar10-smoke: download-cifar10 ## a small BinaryNet CIFAR-10 run for a CPU (a few minutes)
-	$(call train,binarynet.cifar10,binarynet-cifar10-smoke,$(SMOKE_CONVNET))
-
-# ARGS are the training script's: the prerequisites that build datasets run without them.
-svhn svhn-smoke bc-cifar10 bc-cifar10-smoke bc-svhn bc-svhn-smoke: override TRAIN_ARGS := $(ARGS)
-svhn svhn-smoke bc-cifar10 bc-cifar10-smoke bc-svhn bc-svhn-smoke: override ARGS :=
-svhn: svhn-h5 ## build the SVHN h5 files, train the BinaryNet SVHN ConvNet (needs about 16 GB of memory)
-	$(call train,binarynet.svhn,binarynet-svhn,$(TRAIN_ARGS))
-
-svhn-smoke: svhn-h5 ## a small BinaryNet SVHN run for a CPU (reads only the rows it uses)
-	$(call train,binarynet.svhn,binarynet-svhn-smoke,$(SMOKE_SVHN) $(TRAIN_ARGS))
-
-bc-mnist: download-mnist ## fetch MNIST, train the BinaryConnect MNIST MLP with the paper's settings
-	$(call train,binaryconnect.mnist,binaryconnect-mnist)
-
-bc-mnist-smoke: download-mnist ## a small BinaryConnect MNIST run that learns in about two minutes on a CPU
-	$(call train,binaryconnect.mnist,binaryconnect-mnist-smoke,$(SMOKE_MNIST))
-
-bc-cifar10: cifar10-whitened ## build the whitened CIFAR-10, train the BinaryConnect CIFAR-10 ConvNet
-	$(call train,binaryconnect.cifar10,binaryconnect-cifar10,$(TRAIN_ARGS))
-
-bc-cifar10-smoke: cifar10-whitened ## a small BinaryConnect CIFAR-10 run for a CPU (a few minutes)
-	$(call train,binaryconnect.cifar10,binaryconnect-cifar10-smoke,$(SMOKE_CONVNET) $(TRAIN_ARGS))
-
-bc-svhn: svhn-h5 svhn-preprocess ## GCN + LCN the SVHN h5 files, train the BinaryConnect SVHN ConvNet (about 16 GB)
-	$(call train,binaryconnect.svhn,binaryconnect-svhn,$(TRAIN_ARGS))
-
-bc-svhn-smoke: svhn-h5 svhn-preprocess ## a small BinaryConnect SVHN run for a CPU
-	$(call train,binaryconnect.svhn,binaryconnect-svhn-smoke,$(SMOKE_SVHN) $(TRAIN_ARGS))
 
 compare: $(STAMP) ## every run beside the paper: a table, $(RUNS)/comparison.png and .svg (ARGS="--csv FILE")
 	$(PYTHON) -m results.compare --runs $(RUNS) $(ARGS)
 
+# The deploy commands work on RUN=folder, or else on the newest finished run under $(RUNS) (they say which).
 evaluate: $(STAMP) ## test error of a finished run's best epoch (RUN=folder; ARGS="--engine packed" for XNOR)
-	$(PYTHON) -m deploy.evaluate $(RUN) $(ARGS)
+	$(PYTHON) -m deploy.evaluate $(RUN) --runs $(RUNS) $(ARGS)
 
-summary: $(STAMP) ## a run's network per layer: 1-bit and 32-bit parameters, memory, binary and float MACs (RUN=)
-	$(PYTHON) -m deploy.summary $(RUN) $(ARGS)
+summary: $(STAMP) ## a run's network per layer: 1-bit and 32-bit parameters, memory, binary and float MACs (RUN=folder)
+	$(PYTHON) -m deploy.summary $(RUN) --runs $(RUNS) $(ARGS)
 
-export: $(STAMP) ## a finished run's best network as packed bits, RUN/packed.npz (docs/EXPORT.md; RUN=folder)
-	$(PYTHON) -m deploy.export $(RUN) $(ARGS)
+export: $(STAMP) ## a finished run's best network as packed bits, RUN/packed.npz (docs/EXPORT.md)
+	$(PYTHON) -m deploy.export $(RUN) --runs $(RUNS) $(ARGS)
 
 benchmark-packed: $(STAMP) ## weight memory and time per image, packed XNOR-popcount vs Theano, paper-size MLP
 	$(PYTHON) -m benchmarks.packed_mnist $(ARGS)

@@ -31,8 +31,6 @@ class CIFAR10Settings(Settings):
     """BinaryConnect CIFAR-10 ConvNet (docs/REPRODUCTION.md §2.5); every default is the paper's setting."""
 
     EXPERIMENT = "binaryconnect-cifar10"
-    CPU_EPOCH_SECONDS = 1800.  # as BinaryNet's CIFAR-10 ConvNet (the same layers)
-    SMOKE_COMMAND = "make bc-cifar10-smoke"
 
     # BN parameters
     batch_size: int = flag(50, positive, "minibatch size")

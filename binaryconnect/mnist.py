@@ -31,8 +31,6 @@ class MNISTSettings(Settings):
     """BinaryConnect MNIST MLP (docs/REPRODUCTION.md §2.4); every default is the paper's setting."""
 
     EXPERIMENT = "binaryconnect-mnist"
-    CPU_EPOCH_SECONDS = 290.  # benchmarks.mnist_mlp --num-units 2048 on 2 CPU cores: 0.50 s per iteration
-    SMOKE_COMMAND = "make bc-mnist-smoke"
 
     # BN parameters
     batch_size: int = flag(100, positive, "minibatch size")

@@ -35,8 +35,6 @@ class SVHNSettings(Settings):
     EXPERIMENT = "binaryconnect-svhn"
     DATA_PATH_HELP = ("folder whose h5/ holds the GCN + LCN files of `%s` (default: $SVHN_LOCAL_PATH)"
                       % PREPROCESS_COMMAND)
-    CPU_EPOCH_SECONDS = 7500.  # as BinaryNet's SVHN ConvNet (the same layers)
-    SMOKE_COMMAND = "make bc-mnist-smoke"
 
     # BN parameters
     batch_size: int = flag(50, positive, "minibatch size")

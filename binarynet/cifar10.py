@@ -29,8 +29,6 @@ class CIFAR10Settings(Settings):
     """BinaryNet CIFAR-10 ConvNet (docs/REPRODUCTION.md §2.2); every default is the paper's setting."""
 
     EXPERIMENT = "binarynet-cifar10"
-    CPU_EPOCH_SECONDS = 1800.  # benchmarks.convnet on 2 CPU cores: 1.77 s per iteration
-    SMOKE_COMMAND = "make cifar10-smoke"
 
     # BN parameters
     batch_size: int = flag(50, positive, "minibatch size")

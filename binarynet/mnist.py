@@ -29,8 +29,6 @@ class MNISTSettings(Settings):
     """BinaryNet MNIST MLP (docs/REPRODUCTION.md §2.1); every default is the paper's setting."""
 
     EXPERIMENT = "binarynet-mnist"
-    CPU_EPOCH_SECONDS = 1100.  # benchmarks.mnist_mlp on 2 CPU cores: 0.9 to 1.9 s per iteration (measured)
-    SMOKE_COMMAND = "make mnist-smoke"
 
     # BN parameters
     batch_size: int = flag(100, positive, "minibatch size")

@@ -30,8 +30,6 @@ class SVHNSettings(Settings):
     """BinaryNet SVHN ConvNet (docs/REPRODUCTION.md §2.3); every default is the paper's setting."""
 
     EXPERIMENT = "binarynet-svhn"
-    CPU_EPOCH_SECONDS = 7500.  # benchmarks.convnet --dataset svhn on 2 CPU cores: 0.62 s per iteration
-    SMOKE_COMMAND = "make mnist-smoke"
 
     # BN parameters
     batch_size: int = flag(50, positive, "minibatch size")

@@ -43,13 +43,13 @@ def packed_test_function(net: Any) -> Any:
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m deploy.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run folder")
+    trained.add_run_arguments(parser)
     parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH, or the script's own default)")
     parser.add_argument("--engine", choices=("theano", "packed"), default="theano",
                         help="Theano's deterministic pass (default) or the packed XNOR-popcount engine")
     parser.add_argument("--unfinished", action="store_true", help="accept an unfinished run (its best epoch so far)")
     args = parser.parse_args(argv)
-    run = trained.open_run(args.run_dir, args.data_path, finished=not args.unfinished)
+    run = trained.open_run(trained.chosen_folder(args), args.data_path, finished=not args.unfinished)
     net = trained.trained_network(run)
     print("%s: %s, best epoch %d of %d" % (run.folder, run.settings.EXPERIMENT, run.saved.best_epoch,
                                           run.saved.epoch))

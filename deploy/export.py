@@ -128,11 +128,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     """``python -m deploy.export RUN_DIR`` (``make export RUN=...``): the run's best network as a packed file."""
     parser = ArgumentParser(prog="python -m deploy.export",
                             description="Export a finished run's best network as packed bits (docs/EXPORT.md).")
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run folder")
+    trained.add_run_arguments(parser)
     parser.add_argument("--output", type=Path, help="the file to write (default: RUN_DIR/packed.npz)")
     parser.add_argument("--unfinished", action="store_true", help="accept an unfinished run (its best epoch so far)")
     args = parser.parse_args(argv)
-    run = trained.open_run(args.run_dir, finished=not args.unfinished)
+    run = trained.open_run(trained.chosen_folder(args), finished=not args.unfinished)
     net = trained.trained_network(run)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotRunnableWarning)  # said plainly below

@@ -8,7 +8,6 @@ the 32-bit parameters. A multiply-accumulate is binary when both its input and i
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
-from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
 import lasagne
@@ -166,8 +165,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     """``python -m deploy.summary RUN_DIR`` (``make summary RUN=...``): the table of a run's network."""
     parser = ArgumentParser(prog="python -m deploy.summary",
                             description="Per-layer bits, memory and multiply-accumulates of a run's network.")
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (finished or not)")
-    run = trained.open_run(parser.parse_args(argv).run_dir, finished=False)
+    trained.add_run_arguments(parser)
+    run = trained.open_run(trained.chosen_folder(parser.parse_args(argv)), finished=False)
     print("%s: %s" % (run.folder, run.settings.EXPERIMENT))
     print(summary(trained.network(run)))
 

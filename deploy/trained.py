@@ -2,34 +2,67 @@
 script (as the run built it), and the best epoch's parameters loaded from the file the checkpoint goes with.
 
 Used by ``python -m deploy.evaluate``, ``deploy.summary`` and ``deploy.export`` (``make evaluate|summary|export
-RUN=...``). A folder that is not a run of one of the six experiments, an unfinished run, or parameters that are not
-the checkpoint's are refused with a UserError saying what to do.
+RUN=...``); without a folder they take the newest finished run under ``--runs`` and say so. A folder that is not a
+run of one of the six experiments, an unfinished run, or parameters that are not the checkpoint's are refused with a
+UserError saying what to do.
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
+import argparse
 import dataclasses
 import importlib
+import json
+import os
+import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional
 
 import lasagne
 import numpy as np
 
+import experiments
 from harness import manifest, run_folder
 from harness.checkpoint import Checkpoint, Saved, is_saved_file
 from harness.errors import UserError
 from harness.settings import Settings
 
-# experiment (run.json) -> (its script, the script's settings class, the function that builds its network)
-SCRIPTS: Dict[str, Tuple[str, str, str]] = {
-    "binarynet-mnist": ("binarynet.mnist", "MNISTSettings", "build_mlp"),
-    "binarynet-cifar10": ("binarynet.cifar10", "CIFAR10Settings", "build_cnn"),
-    "binarynet-svhn": ("binarynet.svhn", "SVHNSettings", "build_cnn"),
-    "binaryconnect-mnist": ("binaryconnect.mnist", "MNISTSettings", "build_mlp"),
-    "binaryconnect-cifar10": ("binaryconnect.cifar10", "CIFAR10Settings", "build_cnn"),
-    "binaryconnect-svhn": ("binaryconnect.svhn", "SVHNSettings", "build_cnn"),
-}
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, what: str = "a finished run folder") -> None:
+    """The folder argument of the deploy commands: ``RUN_DIR`` (optional) and ``--runs``."""
+    parser.add_argument("run_dir", type=Path, nargs="?", metavar="RUN_DIR",
+                        help="%s (default: the newest finished run under --runs)" % what)
+    parser.add_argument("--runs", type=Path, default=Path(os.environ.get("RUNS") or "runs"),
+                        help="where to look for that run (default: $RUNS, or runs)")
+
+
+def chosen_folder(args: argparse.Namespace) -> Path:
+    """``args.run_dir``, or the newest finished run under ``args.runs`` (saying which on stderr)."""
+    if args.run_dir is not None:
+        return args.run_dir
+    folder = newest_finished(args.runs)
+    print("no run folder named: using the newest finished run under %s, %s" % (args.runs, folder), file=sys.stderr)
+    return folder
+
+
+def newest_finished(runs: Path) -> Path:
+    """The run folder under ``runs`` of one of the six experiments whose log has every epoch, last written last."""
+    found = []
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+        log = folder / run_folder.LOG
+        try:
+            last = json.loads(log.read_text().splitlines()[-1])
+            finished = last["epoch"] == last["num_epochs"]
+            named = experiments.by_name(manifest.read(folder)["experiment"]) is not None
+        except (OSError, ValueError, IndexError, KeyError, TypeError, UserError):
+            continue  # not a finished run of this project: not a candidate
+        if finished and named:
+            found.append((log.stat().st_mtime, folder))
+    if not found:
+        raise UserError("no finished run under %s: name a run folder (make ... RUN=folder), or make one first "
+                        "(e.g. `make mnist-smoke`)" % runs)
+    return max(found)[1]
 
 
 class Run(NamedTuple):
@@ -45,14 +78,14 @@ def open_run(folder: Path, data_path: Optional[str] = None, finished: bool = Tru
     """The run in ``folder``; with ``finished``, refused unless every planned epoch is done."""
     folder = Path(folder)
     recorded = manifest.read(folder)
-    if recorded["experiment"] not in SCRIPTS:
+    experiment = experiments.by_name(recorded["experiment"])
+    if experiment is None:
         raise UserError("%s is a run of %r, not of one of the six experiments (%s)"
-                        % (folder, recorded["experiment"], ", ".join(SCRIPTS)))
-    module, settings_class, _ = SCRIPTS[recorded["experiment"]]
-    script = importlib.import_module(module)
+                        % (folder, recorded["experiment"], ", ".join(e.name for e in experiments.EXPERIMENTS)))
+    script = importlib.import_module(experiment.module)
     values = dict(recorded["settings"], data_path=data_path, output_dir=str(folder))
     try:
-        settings = getattr(script, settings_class).from_dict(values)
+        settings = getattr(script, experiment.settings).from_dict(values)
     except UserError as error:
         raise UserError("%s/run.json: %s" % (folder, error)) from None
     saved = Checkpoint(folder / run_folder.CHECKPOINT, settings.config()).read()
@@ -68,7 +101,7 @@ def open_run(folder: Path, data_path: Optional[str] = None, finished: bool = Tru
 def network(run: Run) -> lasagne.layers.Layer:
     """The run's network as its script builds it (np.random seeded as the run was: the same initial values)."""
     np.random.seed(run.settings.seed)
-    return getattr(run.script, SCRIPTS[run.settings.EXPERIMENT][2])(run.settings)
+    return getattr(run.script, experiments.by_name(run.settings.EXPERIMENT).network)(run.settings)
 
 
 def load_best_parameters(run: Run, net: lasagne.layers.Layer) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+import experiments
 from compat.number_format import py2_str
 from harness import epoch_log, manifest
 from harness.checkpoint import Checkpoint, Saved, is_saved_file, npz_crcs
@@ -141,12 +142,13 @@ def _device_notice(settings: Settings) -> None:
     """Say where Theano computes; for a paper-size run on a CPU, how long it would take and what to do instead."""
     device = manifest.device()
     print("Theano computes on: %s (floatX=%s)" % (device, manifest.float_type()), file=sys.stderr)
-    seconds = settings.CPU_EPOCH_SECONDS
-    if device == "cpu" and settings.is_paper_run() and seconds:
+    experiment = experiments.by_name(settings.EXPERIMENT)
+    if device == "cpu" and settings.is_paper_run() and experiment:
+        seconds = experiment.cpu_epoch_seconds
         print("note: this is the paper's full run on a CPU: about %s per epoch on 2 CPU cores (measured), so about "
-              "%s for %d epochs. For a run that learns in about two minutes, `%s`; for the paper's run, a GPU "
+              "%s for %d epochs. For a run that learns in minutes, `%s`; for the paper's run, a GPU "
               "(README: Running on a GPU)." % (duration(seconds), duration(seconds * settings.num_epochs),
-                                                settings.num_epochs, settings.SMOKE_COMMAND),
+                                                settings.num_epochs, experiment.smoke_command),
               file=sys.stderr)
     sys.stderr.flush()
 

@@ -134,11 +134,8 @@ def _option_name(field: dataclasses.Field) -> str:
 class Settings:
     """Base of every script's settings; ``EXPERIMENT`` names the experiment (its default run folder)."""
 
-    EXPERIMENT: ClassVar[str] = ""
+    EXPERIMENT: ClassVar[str] = ""  # a name in experiments.EXPERIMENTS (or a test's own)
     DATA_PATH_HELP: ClassVar[str] = "pylearn2 data folder (default: $PYLEARN2_DATA_PATH)"
-    # Seconds per epoch of the paper's run on 2 CPU cores (measured), and the command of its two-minute version.
-    CPU_EPOCH_SECONDS: ClassVar[Optional[float]] = None
-    SMOKE_COMMAND: ClassVar[str] = "make mnist-smoke"
 
     seed: int = option(1234, seed, "global np.random seed (paper: 1234)")
     data_path: Optional[str] = option(None, existing_folder, "")

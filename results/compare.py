@@ -17,7 +17,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from harness import epoch_log, manifest
 from harness.errors import ArgumentParser, UserError, command
 from harness.files import atomic_output
-from results import paper
+import experiments
 from results.plot import Reference, Series, draw
 
 MAKE_A_RUN = "run `make mnist` (or `make mnist-smoke`) to make one"
@@ -31,7 +31,7 @@ class Run(NamedTuple):
 
     folder: Path
     experiment_name: str
-    experiment: Optional[paper.Experiment]
+    experiment: Optional[experiments.Experiment]
     paper_settings: bool
     epochs: List[Dict[str, Any]]
 
@@ -63,7 +63,7 @@ def read_log(path: Path) -> List[Dict[str, Any]]:
 def read_run(folder: Path) -> Run:
     """One run folder; a UserError says why it cannot be compared."""
     recorded = manifest.read(folder)
-    return Run(folder, recorded["experiment"], paper.by_name(recorded["experiment"]),
+    return Run(folder, recorded["experiment"], experiments.by_name(recorded["experiment"]),
                bool(recorded.get("paper_settings")), read_log(folder / "log.jsonl"))
 
 
@@ -135,9 +135,8 @@ def plot(runs: List[Run], prefix: Path) -> List[Path]:
                      [r["validation_error_rate"] for r in run.epochs], [r["test_error_rate"] for r in run.epochs],
                      [r["training_loss"] for r in run.epochs], [r["validation_loss"] for r in run.epochs])
               for run in runs]
-    experiments = {run.experiment.name: run.experiment for run in runs if run.experiment is not None}
-    references = [Reference("paper: %s %.2f %%" % (e.name, e.test_error), e.test_error)
-                  for e in experiments.values()]
+    shown = {run.experiment.name: run.experiment for run in runs if run.experiment is not None}
+    references = [Reference("paper: %s %.2f %%" % (e.name, e.test_error), e.test_error) for e in shown.values()]
     return draw(series, references, prefix)
 
 

@@ -103,11 +103,10 @@ def write_cifar10(root: Path, rows: dict, rng: np.random.RandomState, templates:
     return written
 
 
-def makefile_flags(variable: str) -> list:
-    """The flags a Makefile variable holds (e.g. SMOKE_MNIST, what `make mnist-smoke` passes)."""
-    import re
-    text = (REPO / "Makefile").read_text().replace("\\\n", " ")
-    return re.search(r"^%s := (.*)$" % variable, text, re.M).group(1).split()
+def smoke_flags(name: str) -> list:
+    """The flags of an experiment's small run (what `make <target>-smoke` passes): experiments.py."""
+    import experiments
+    return experiments.by_name(name).smoke_flags.split()
 
 
 def adam_first_step(g, LR):

@@ -12,7 +12,7 @@ from typing import Dict, List
 import pytest
 
 from harness import epoch_log, manifest
-from results import compare, paper
+from results import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,12 +162,6 @@ def test_malformed_log_names_file_and_line(runs: Path, edit, message: str, capsy
     status, out, err = run_main(["--runs", str(runs)], capsys)
     assert status == 0 and "my-try" not in table_rows(out)
     assert "skipped %s: %s %s" % (runs / "my-try", log, message) in err
-
-
-def test_paper_table_is_the_original_readmes() -> None:
-    assert {e.name: (e.test_error, e.epochs) for e in paper.EXPERIMENTS} == {
-        "binarynet-mnist": (0.96, 1000), "binarynet-cifar10": (11.40, 500), "binarynet-svhn": (2.80, 200),
-        "binaryconnect-mnist": (1.15, 250), "binaryconnect-cifar10": (8.27, 500), "binaryconnect-svhn": (2.15, 200)}
 
 
 def test_module_runs_as_a_command(runs: Path) -> None:

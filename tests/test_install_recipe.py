@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import experiments
+
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = (REPO / "docker" / "Dockerfile").read_text()
 
@@ -77,13 +79,16 @@ def test_bc_svhn_builds_its_data_first_without_the_training_flags():
     assert dry_run.count("--num-epochs 2") == 1 and "--num-epochs 2" in dry_run[positions[-1]:]
 
 
-def test_make_help_lists_every_target():
+def test_make_help_lists_every_target_with_its_variables_expanded():
     makefile = (REPO / "Makefile").read_text()
     phony = set(" ".join(re.findall(r"^\.PHONY:((?:.*\\\n)*.*)", makefile, re.M)[0].split("\\\n")).split())
     phony = {name for name in phony if not name.startswith("$(")} | {"download-mnist", "download-cifar10"}
-    listed = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True).stdout
+    phony |= {target for e in experiments.EXPERIMENTS for target in (e.target, e.smoke_target)}
+    listed = subprocess.run(["make", "help", "VENV=/some/venv"], cwd=REPO, capture_output=True, text=True).stdout
     names = set(" ".join(line.split("  ")[0][len("make "):] for line in listed.splitlines()).split())
     assert len(phony) > 30 and phony <= names, sorted(phony - names)
+    assert "$(" not in listed and "into /some/venv" in listed
+    assert listed.splitlines()[0].startswith("make %s " % experiments.EXPERIMENTS[0].target)
 
 
 def test_training_targets_leave_the_console_to_the_script():

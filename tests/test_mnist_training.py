@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, makefile_flags
+from conftest import REPO, smoke_flags
 
-SMOKE = makefile_flags("SMOKE_MNIST")
+SMOKE = smoke_flags("binarynet-mnist")
 EPOCHS = int(SMOKE[SMOKE.index("--num-epochs") + 1])
 
 pytestmark = pytest.mark.slow

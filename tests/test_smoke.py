@@ -10,7 +10,7 @@ import pytest
 
 from binaryconnect import mnist as bc_mnist
 from binarynet import cifar10 as bn_cifar10
-from conftest import makefile_flags, md5_of, write_cifar10
+from conftest import md5_of, smoke_flags, write_cifar10
 from datasets import cifar10 as cifar10_data
 
 pytestmark = pytest.mark.slow
@@ -21,14 +21,14 @@ def last_epoch(folder):
 
 
 def test_binaryconnect_mnist_smoke_run_learns(real_mnist_root, tmp_path):
-    argv = makefile_flags("SMOKE_MNIST") + ["--data-path", str(real_mnist_root), "--output-dir", str(tmp_path)]
+    argv = smoke_flags("binaryconnect-mnist") + ["--data-path", str(real_mnist_root), "--output-dir", str(tmp_path)]
     assert bc_mnist.main(argv) == 0
     last = last_epoch(tmp_path)
     assert last["epoch"] == last["num_epochs"] and last["test_error_rate"] < 10
 
 
 def test_the_convnet_smoke_run_learns_on_synthetic_cifar10(tmp_path, monkeypatch):
-    flags = makefile_flags("SMOKE_CONVNET")
+    flags = smoke_flags("binarynet-cifar10")
     valid, test = (int(flags[flags.index(flag) + 1]) for flag in ("--valid-size", "--test-size"))
     rows = dict({name: (45000 + valid) // 5 for name in cifar10_data.FILES["train"]}, test_batch=test)
     write_cifar10(tmp_path, rows, np.random.RandomState(11), templates=True)
