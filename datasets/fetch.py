@@ -2,13 +2,14 @@
 
 The bytes go to ``<dest>.part`` (resumed with an HTTP Range request after an interruption) and are renamed
 to ``dest`` only after their checksum matched, so a file under its final name is always a verified one. When no
-mirror can be reached, the error says which file to put where by hand (a copy placed there is verified and used).
+mirror can be reached, the error says which file to put where by hand (a copy placed there is verified and used);
+:func:`fetch_all` fetches several and, offline, names every file that is missing in one message.
 """
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Sequence
+from typing import List, NamedTuple, Sequence
 
 from harness.errors import UserError
 from harness.files import WRITE_FAILURES, Checksum, file_digest, write_failure
@@ -16,6 +17,29 @@ from harness.progress import Progress
 
 BLOCK = 1 << 16
 MB = 1e6
+
+
+class Unreachable(UserError):
+    """No mirror gave a verified copy of ``dest`` (offline, or every mirror failed): ``failures`` says how."""
+
+    def __init__(self, dest: Path, urls: Sequence[str], checksum: Checksum, failures: List[str], fix: str) -> None:
+        self.dest, self.urls, self.checksum = dest, urls, checksum
+        super().__init__("could not download %s from %s. Offline? Put the published file %s by hand, then run `%s`: "
+                         "it checks its %s and uses it" % (dest.name, "; ".join(failures), _placed(self), fix,
+                                                           checksum.algorithm))
+
+
+def _placed(error: Unreachable) -> str:
+    return "%s (from %s, %s %s) into %s" % (error.dest.name, error.urls[0], error.checksum.algorithm,
+                                            error.checksum.hexdigest, error.dest.parent)
+
+
+class Wanted(NamedTuple):
+    """One file to fetch: its mirrors, where it goes, its checksum."""
+
+    urls: Sequence[str]
+    dest: Path
+    checksum: Checksum
 
 
 def _download(url: str, part: Path) -> None:
@@ -67,7 +91,24 @@ def fetch(urls: Sequence[str], dest: Path, checksum: Checksum, fix: str) -> Path
             return dest
         failures.append("%s (%s checksum mismatch)" % (url, checksum.algorithm))
         part.unlink()
-    raise UserError("could not download %s from %s. Offline? Put the published file %s (from %s) into %s by hand, "
-                    "then run `%s`: it checks its %s (%s) and uses it"
-                    % (dest.name, "; ".join(failures), dest.name, urls[0], dest.parent, fix, checksum.algorithm,
-                       checksum.hexdigest))
+    raise Unreachable(dest, urls, checksum, failures, fix)
+
+
+def fetch_all(wanted: Sequence[Wanted], fix: str) -> List[Path]:
+    """``fetch`` each file (skipping those already verified); when some cannot be downloaded, one UserError names
+    every one of them and where each goes, after the others were fetched."""
+    fetched, unreachable = [], []
+    for item in wanted:
+        try:
+            fetched.append(fetch(item.urls, item.dest, item.checksum, fix))
+        except Unreachable as error:
+            unreachable.append(error)
+    if len(unreachable) == 1:
+        raise unreachable[0]
+    if unreachable:
+        raise UserError("could not download %d files (%s). Offline? Put the published files by hand: %s; then run "
+                        "`%s`: it checks their checksums and uses them"
+                        % (len(unreachable), "; ".join(str(error).split(". Offline?")[0][len("could not download "):]
+                                                       for error in unreachable),
+                           "; ".join(map(_placed, unreachable)), fix))
+    return fetched

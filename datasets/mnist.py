@@ -9,7 +9,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from datasets.fetch import fetch
+from datasets.fetch import Wanted, fetch_all
 from harness.errors import UserError
 from harness.files import Checksum, atomic_output, verify
 from datasets.paths import data_root
@@ -83,8 +83,10 @@ class MNIST:
 
 
 def download(root: Path) -> None:
-    """Fetch the four .gz files, verify them, and write the uncompressed IDX files pylearn2 reads."""
+    """Fetch the four .gz files, verify them, and write the uncompressed IDX files pylearn2 reads; offline, one
+    error names every file that is missing."""
     folder = root / "mnist"
+    wanted = []
     for name, checksum in CHECKSUMS.items():
         target = folder / name
         if target.exists() and not target.is_file():
@@ -97,10 +99,12 @@ def download(root: Path) -> None:
                 continue
             except UserError:
                 pass
-        gz = fetch([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"), GZ_CHECKSUMS[name],
-                   DOWNLOAD_COMMAND)
+        wanted.append(Wanted([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"),
+                             GZ_CHECKSUMS[name]))
+    for gz in fetch_all(wanted, DOWNLOAD_COMMAND):
+        target = gz.with_suffix("")
         with gzip.open(gz, "rb") as source, atomic_output(target) as out:
             for block in iter(lambda: source.read(1 << 20), b""):
                 out.write(block)
-        verify(target, checksum, DOWNLOAD_COMMAND)
+        verify(target, CHECKSUMS[target.name], DOWNLOAD_COMMAND)
         gz.unlink()

@@ -14,7 +14,7 @@ import numpy as np
 import tables
 
 from datasets import pytables_file
-from datasets.fetch import fetch
+from datasets.fetch import Wanted, fetch_all
 from harness.errors import UserError
 from harness.files import Checksum, readable_file
 from datasets.paths import data_root
@@ -183,5 +183,5 @@ class SVHN:
 def download(root: Path) -> None:
     """Fetch train/test/extra_32x32.mat into ``<root>/SVHN/format2/``, verified against their md5."""
     folder = default_folder(str(root))
-    for source, checksum in CHECKSUMS.items():
-        fetch([URL + mat_path(folder, source).name], mat_path(folder, source), checksum, DOWNLOAD_COMMAND)
+    fetch_all([Wanted([URL + mat_path(folder, source).name], mat_path(folder, source), checksum)
+               for source, checksum in CHECKSUMS.items()], DOWNLOAD_COMMAND)

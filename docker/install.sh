@@ -93,6 +93,12 @@ if sys.version_info[:2] != (3, 11):
     problems.append("Python %d.%d (want 3.11, Debian's /usr/bin/python3)" % sys.version_info[:2])
 if not numpy.__version__.startswith("1.24."):
     problems.append("NumPy %s (want Debian's 1.24.x)" % numpy.__version__)
+try:
+    import pygpu
+    if pygpu.__version__ != "0.7.6":
+        problems.append("pygpu %s (want Debian's 0.7.6, built against its libgpuarray3)" % pygpu.__version__)
+except ImportError as error:
+    problems.append("pygpu does not import (%s): install Debian's python3-pygpu" % error)
 if problems:
     sys.exit("install.sh: unexpected stack: " + "; ".join(problems))
 EOF

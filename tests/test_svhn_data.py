@@ -445,7 +445,8 @@ def test_loader_rejects_wrong_layouts(tmp_path):
 
 def test_download_fetches_the_three_files_with_their_md5(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(svhn, "fetch", lambda urls, dest, checksum, fix: calls.append((list(urls), dest, checksum)))
+    monkeypatch.setattr(svhn, "fetch_all", lambda wanted, fix: calls.extend(
+        (list(item.urls), item.dest, item.checksum) for item in wanted))
     assert download.main(["svhn", "--data-path", str(tmp_path)]) == 0
     folder = tmp_path / "SVHN" / "format2"
     assert calls == [(["http://ufldl.stanford.edu/housenumbers/%s_32x32.mat" % name],
