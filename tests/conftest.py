@@ -22,6 +22,10 @@ if "-ffp-contract" not in os.environ.get("THEANO_FLAGS", ""):
                                                         "gcc.cxxflags=-ffp-contract=off"]))
 if platform.machine() == "x86_64":
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+# Under `make test` the tests' own make commands would be sub-makes, which print "Entering directory" lines: each
+# make a test runs is a top-level make, as a user's is.
+for variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+    os.environ.pop(variable, None)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -122,6 +126,13 @@ def missing_real_data(what: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (CI=true: the real-data tests must run; .ci/run stages ../shared/data)")
     pytest.skip(message)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test that uses the six trained runs trains (once per session): it is slow (`make test-fast` skips it)."""
+    for item in items:
+        if "trained_runs" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -580,6 +580,7 @@ TINY_RUN = ["--num-units", "8", "--n-hidden-layers", "1", "--train-size", "1000"
             "--test-size", "100", "--num-epochs", "2"]
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_checkpointing_is_one_line_and_the_rerun_finishes(real_mnist_root, tmp_path):
     """The parameters file fits, the checkpoint does not: one line, no checkpoint, no log; the rerun completes and
     equals an uninterrupted run."""
@@ -604,6 +605,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_the_rerun_finishes(real
         folder / "log.jsonl")) == 2
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_folder_is_refused_and_a_killed_run_resumes(real_mnist_root, tmp_path):
     """Two runs into one folder (different seeds): the second is refused naming the first; the first, killed with
     SIGTERM after its first epoch, leaves its lock to the next run, which resumes. (Eight short epochs: a kill
