@@ -17,8 +17,8 @@ IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare evaluate summary export \
-	benchmark-mnist benchmark-convnet benchmark-packed benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare evaluate summary export export-onnx \
+	benchmark-mnist benchmark-convnet benchmark-packed benchmark-onnx benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell docker-selfcheck-gpu
 
 # The six experiments' targets (make mnist, make mnist-smoke, ... make bc-svhn-smoke) come from experiments.py.
@@ -36,7 +36,7 @@ help: ## this list
 		awk -F'\t' '{ printf "make %-30s %s\n", $$1, $$2 }'
 
 # The one install recipe: docker/install.sh (the Dockerfile runs it too).
-setup: ## install the stack into $(VENV) (root or sudo for apt; INSTALL_FLAGS=--gpu adds CUDA, --lint the linters)
+setup: ## install the stack into $(VENV) (root or sudo for apt; INSTALL_FLAGS=--gpu adds CUDA, --lint the linters, --onnx the ONNX export)
 	bash docker/install.sh --venv $(VENV) $(INSTALL_FLAGS)
 
 $(STAMP):
@@ -86,8 +86,14 @@ summary: $(STAMP) ## a run's network per layer: 1-bit and 32-bit parameters, mem
 export: $(STAMP) ## a finished run's best network as packed bits, RUN/packed.npz (docs/EXPORT.md)
 	$(PYTHON) -m deploy.export $(RUN) --runs $(RUNS) $(ARGS)
 
+export-onnx: $(STAMP) ## a finished run's best network as ONNX (+ QONNX for FINN) in RUN/ (INSTALL_FLAGS=--onnx; docs/EXPORT.md)
+	$(PYTHON) -m deploy.onnx_export $(RUN) --runs $(RUNS) $(ARGS)
+
 benchmark-packed: $(STAMP) ## weight memory and time per image, packed XNOR-popcount vs Theano, paper-size MLP
 	$(PYTHON) -m benchmarks.packed_mnist $(ARGS)
+
+benchmark-onnx: $(STAMP) ## the paper-size MLP as ONNX: its nodes, onnxruntime's time per image beside the packed engine's
+	$(PYTHON) -m benchmarks.onnx_mnist $(ARGS)
 
 benchmark-mnist: $(STAMP) ## seconds per iteration and per epoch of the paper-size MLP on this device
 	$(PYTHON) -m benchmarks.mnist_mlp $(ARGS)

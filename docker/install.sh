@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The one install recipe of the project: the Dockerfile runs it, `make setup` runs it, CI runs it.
 #
-#   docker/install.sh [--venv DIR] [--gpu] [--lint] [--no-apt]
+#   docker/install.sh [--venv DIR] [--gpu] [--lint] [--onnx] [--no-apt]
 #
 #   --venv DIR  where the virtual environment goes (default: .venv in the repository)
 #   --gpu       also install the CUDA 11.8 runtime libraries from Debian's non-free component
 #               and the unversioned names libgpuarray opens (libnvrtc.so, libcublas.so)
 #   --lint      also install the Dockerfile linter (CI)
+#   --onnx      also install the optional ONNX/QONNX export (onnx, onnxruntime, qonnx; docs/EXPORT.md)
 #   --no-apt    skip the Debian packages (they are already there, or you are not root)
 #
 # Idempotent: a second run installs nothing new. Facts behind each step: docs/STACK.md.
@@ -17,12 +18,14 @@ repo=$(dirname "$here")
 venv="$repo/.venv"
 gpu=0
 lint=0
+onnx=0
 apt=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --venv) venv=$2; shift 2 ;;
         --gpu) gpu=1; shift ;;
         --lint) lint=1; shift ;;
+        --onnx) onnx=1; shift ;;
         --no-apt) apt=0; shift ;;
         *) echo "install.sh: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
     esac
@@ -83,6 +86,7 @@ pip_install() {
 }
 pip_install "$here/requirements.txt"
 [ "$lint" = 0 ] || pip_install "$here/requirements-lint.txt"
+[ "$onnx" = 0 ] || pip_install "$here/requirements-onnx.txt"
 
 # Refuse a stack that is not the verified pairing.
 "$venv/bin/python" - <<'EOF'

@@ -27,7 +27,7 @@ def test_the_image_installs_only_through_the_recipe():
 def test_base_image_pinned_by_digest_and_packages_by_snapshot():
     assert re.search(r"^FROM debian:bookworm-\S+@sha256:[0-9a-f]{64}$", DOCKERFILE, re.M)
     assert re.search(r"snapshot\.debian\.org/archive/debian/\$\{SNAPSHOT\}", DOCKERFILE)
-    for name in ("requirements.txt", "requirements-lint.txt"):
+    for name in ("requirements.txt", "requirements-lint.txt", "requirements-onnx.txt"):
         text = re.sub(r"\\\n", " ", (REPO / "docker" / name).read_text())
         pins = [line for line in text.splitlines() if line and not line.startswith("#")]
         assert pins and all(re.search(r"==\S+ +--hash=sha256:[0-9a-f]{64}", line) for line in pins)
