@@ -12,12 +12,16 @@ RUNS ?= runs
 DOWNLOADS := download-mnist download-cifar10 download-svhn
 ARGS ?=
 RUN ?=
+EXPERIMENT ?=
+SEEDS ?= 1 2 3 4 5
+BACKEND ?= local
+SWEEP_ARGS ?=
 
 IMAGE ?= binarized-nets:latest
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
-.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare evaluate summary export export-onnx \
+.PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare sweep sweep-status evaluate summary export export-onnx \
 	benchmark-mnist benchmark-convnet benchmark-packed benchmark-onnx benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell docker-selfcheck-gpu
 
@@ -29,14 +33,14 @@ $(EXPERIMENT_RULES): experiments.py
 	@mkdir -p $(@D) && python3 experiments.py make > $@.tmp && mv $@.tmp $@
 
 # Variables the help texts name, shown with their values.
-HELP_VARIABLES := VENV RUNS PYLEARN2_DATA_PATH SVHN_LOCAL_PATH IMAGE DOWNLOADS
+HELP_VARIABLES := VENV RUNS PYLEARN2_DATA_PATH SVHN_LOCAL_PATH IMAGE DOWNLOADS SEEDS BACKEND
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_%$$() -]+:.*## ' $(EXPERIMENT_RULES) $(filter-out $(EXPERIMENT_RULES),$(MAKEFILE_LIST)) | \
 		sed $(foreach v,$(HELP_VARIABLES),-e 's|$$($(v))|$($(v))|g') -e 's/:.*## /\t/' | \
 		awk -F'\t' '{ printf "make %-30s %s\n", $$1, $$2 }'
 
 # The one install recipe: docker/install.sh (the Dockerfile runs it too).
-setup: ## install the stack into $(VENV) (root or sudo for apt; INSTALL_FLAGS=--gpu adds CUDA, --lint the linters, --onnx the ONNX export)
+setup: ## install the stack into $(VENV) (root or sudo for apt; INSTALL_FLAGS=--gpu adds CUDA, --lint the linters, --onnx the ONNX export, --slurm Slurm)
 	bash docker/install.sh --venv $(VENV) $(INSTALL_FLAGS)
 
 $(STAMP):
@@ -75,6 +79,15 @@ endef
 
 compare: $(STAMP) ## every run beside the paper: a table, $(RUNS)/comparison.png and .svg (ARGS="--csv FILE")
 	$(PYTHON) -m results.compare --runs $(RUNS) $(ARGS)
+
+# A seed sweep: EXPERIMENT=mnist (a target name; mnist-smoke for the small run), SEEDS, BACKEND=slurm|local,
+# SWEEP_ARGS for the sweep's options (--time, --gpus, --sbatch ...), ARGS for the script's flags.
+sweep: $(STAMP) ## EXPERIMENT=... with each of SEEDS="$(SEEDS)", one run folder each, BACKEND=$(BACKEND) (or slurm: a job array)
+	@[ -n "$(EXPERIMENT)" ] || { echo "error: name the experiment: make sweep EXPERIMENT=mnist (or mnist-smoke, bc-cifar10, ...)" >&2; exit 2; }
+	$(PYTHON) -m sweep.run $(EXPERIMENT) --seeds $(SEEDS) --backend $(BACKEND) --runs $(RUNS) $(SWEEP_ARGS) -- $(ARGS)
+
+sweep-status: $(STAMP) ## each seed of the sweeps in $(RUNS) (or EXPERIMENT=...): epoch, state, Slurm task
+	$(PYTHON) -m sweep.status $(EXPERIMENT) --runs $(RUNS)
 
 # The deploy commands work on RUN=folder, or else on the newest finished run under $(RUNS) (they say which).
 evaluate: $(STAMP) ## test error of a finished run's best epoch (RUN=folder; ARGS="--engine packed" for XNOR)

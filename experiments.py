@@ -33,6 +33,9 @@ class Experiment(NamedTuple):
     epochs: int
     time: str  # the original README's, on the authors' GPU (TB = GeForce GTX Titan Black)
     cpu_epoch_seconds: float  # one epoch of the paper's run on 2 CPU cores (measured; comment: how)
+    # The standard deviation over runs that the source of test_error reports with it (percentage points), for
+    # `make compare`'s groups of seeds; None where it reports none (docs/REPRODUCTION.md §2.7: none of the six do)
+    paper_spread: Optional[float] = None
 
     @property
     def smoke_target(self) -> str:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The one install recipe of the project: the Dockerfile runs it, `make setup` runs it, CI runs it.
 #
-#   docker/install.sh [--venv DIR] [--gpu] [--lint] [--onnx] [--no-apt]
+#   docker/install.sh [--venv DIR] [--gpu] [--lint] [--onnx] [--slurm] [--no-apt]
 #
 #   --venv DIR  where the virtual environment goes (default: .venv in the repository)
 #   --gpu       also install the CUDA 11.8 runtime libraries from Debian's non-free component
 #               and the unversioned names libgpuarray opens (libnvrtc.so, libcublas.so)
 #   --lint      also install the Dockerfile linter (CI)
 #   --onnx      also install the optional ONNX/QONNX export (onnx, onnxruntime, qonnx; docs/EXPORT.md)
+#   --slurm     also install Slurm and MUNGE from Debian (sweeps on a cluster; CI's one-node test cluster)
 #   --no-apt    skip the Debian packages (they are already there, or you are not root)
 #
 # Idempotent: a second run installs nothing new. Facts behind each step: docs/STACK.md.
@@ -19,6 +20,7 @@ venv="$repo/.venv"
 gpu=0
 lint=0
 onnx=0
+slurm=0
 apt=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
         --gpu) gpu=1; shift ;;
         --lint) lint=1; shift ;;
         --onnx) onnx=1; shift ;;
+        --slurm) slurm=1; shift ;;
         --no-apt) apt=0; shift ;;
         *) echo "install.sh: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
     esac
@@ -45,6 +48,15 @@ if [ "$apt" = 1 ]; then
         $sudo apt-get update
         # shellcheck disable=SC2046
         $sudo apt-get install -y --no-install-recommends $(packages "$here/apt-packages.txt")
+    fi
+    if [ "$slurm" = 1 ]; then
+        # shellcheck disable=SC2046
+        if ! dpkg -s $(packages "$here/apt-packages-slurm.txt") >/dev/null 2>&1; then
+            $sudo apt-get update
+            # Installing starts no daemon where there is no init system; tests start their own.
+            # shellcheck disable=SC2046
+            $sudo apt-get install -y --no-install-recommends $(packages "$here/apt-packages-slurm.txt")
+        fi
     fi
     if [ "$gpu" = 1 ]; then
         # shellcheck disable=SC2046

@@ -12,6 +12,7 @@ from typing import Callable, List, Optional
 
 USAGE = 2  # exit status of a bad command line (argparse's convention)
 FAILED = 1  # exit status of any other user error
+STOPPED = 3  # exit status of a run stopped at an epoch boundary on request (harness.stop): rerun to continue
 
 
 class UserError(Exception):
@@ -24,6 +25,11 @@ class UserError(Exception):
 
 class Finished(Exception):
     """Nothing left to do (e.g. rerunning a finished run): the command ends with status 0 after its message."""
+
+
+class Stopped(Exception):
+    """A run stopped at an epoch boundary on request (harness.stop), after saying so: the command ends with
+    status :data:`STOPPED`, and rerunning it continues the run."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -50,8 +56,8 @@ Main = Callable[[Optional[List[str]]], None]
 
 
 def command(main: Main) -> Callable[[Optional[List[str]]], int]:
-    """Decorate ``main(argv)``: returns 0 when it completes or raises :class:`Finished`, else the UserError's
-    status after printing ``error: <message>`` (one line) to stderr."""
+    """Decorate ``main(argv)``: returns 0 when it completes or raises :class:`Finished`, :data:`STOPPED` for
+    :class:`Stopped`, else the UserError's status after printing ``error: <message>`` (one line) to stderr."""
 
     @functools.wraps(main)
     def run(argv: Optional[List[str]] = None) -> int:
@@ -59,6 +65,8 @@ def command(main: Main) -> Callable[[Optional[List[str]]], int]:
             main(argv)
         except Finished:
             return 0
+        except Stopped:
+            return STOPPED
         except UserError as error:
             print(error_line(error), file=sys.stderr, flush=True)
             return error.status

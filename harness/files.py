@@ -105,12 +105,13 @@ def remove_debris(path: PathLike) -> None:
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent):
             match = pattern.match(entry.name)
-            if match and not _process_alive(int(match.group(1))):
+            if match and not process_alive(int(match.group(1))):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is alive (never this process itself)."""
     if pid == os.getpid():
         return False  # an earlier writer of this very process: it failed, or it would have renamed its file
     try:

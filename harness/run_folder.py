@@ -5,6 +5,8 @@
 process that holds it; the lock of a killed run is taken over), reads and checks an existing checkpoint against the
 settings, then opens ``console.log``, records the session in ``run.json`` and says which device Theano computes on.
 A run whose checkpoint has every epoch done says so with its result instead, and the command ends with status 0.
+From the start, SIGUSR1 asks the run to stop after the epoch in progress (harness.stop): it ends once that epoch's
+checkpoint is written, with one line and exit status 3, and a rerun continues it.
 
 The script then does what the original does (seed ``np.random``, print its settings, load, build, train), and the
 run folder is the ``epochs`` argument of binarynet.binary_net.train: it resumes the loop from the checkpoint, shows
@@ -17,6 +19,7 @@ best epoch's parameters (e.g. ``mnist_parameters.npz``).
 import contextlib
 import fcntl
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -26,11 +29,11 @@ import numpy as np
 
 import experiments
 from compat.number_format import py2_str
-from harness import epoch_log, manifest
+from harness import epoch_log, manifest, stop
 from harness.checkpoint import Checkpoint, Saved, is_saved_file, npz_crcs
 from harness.console import console_log, to_log_only
-from harness.errors import Finished, UserError, error_line
-from harness.files import WRITE_FAILURES, write_failure, write_npz
+from harness.errors import Finished, Stopped, UserError, error_line
+from harness.files import WRITE_FAILURES, process_alive, write_failure, write_npz
 from harness.progress import duration, progress
 from harness.settings import Settings
 
@@ -86,10 +89,15 @@ class RunFolder:
 
     def epoch_done(self, state: Any, figures: Dict[str, Any]) -> None:
         """After each epoch: the checkpoint (the loop's ``state``, every shared variable, the history), then
-        log.jsonl rewritten from the same history."""
+        log.jsonl rewritten from the same history; then, if a signal asked for it (harness.stop) and epochs are
+        left, the run stops here."""
         self.history.append(epoch_log.record(figures))
         self.checkpoint.save(state, self.shared, self.history, self.saved_params)
         epoch_log.write_jsonl(self.log_path, self.history)
+        if stop.requested() and figures["epoch"] < figures["num_epochs"]:
+            print("stopped after epoch %d of %d on %s: rerun the same command to continue" % (
+                figures["epoch"], figures["num_epochs"], stop.requested()), file=sys.stderr, flush=True)
+            raise Stopped()
 
 
 def _prepare(folder: Path) -> None:
@@ -130,6 +138,20 @@ def _take_lock(folder: Path) -> Tuple[int, str]:
             raise write_failure(error, path) from None
         raise
     return fd, holder
+
+
+def running(folder: Path) -> Optional[str]:
+    """What the lock file says of the process running in ``folder`` (``process PID on HOST since TIME``), or None
+    when no run holds it: the file is emptied when a run ends, and a killed run's process on this machine is gone.
+    Only reads (a run on another machine is taken at its word)."""
+    try:
+        holder = (folder / LOCK).read_text(errors="replace").strip()
+    except OSError:
+        return None
+    match = re.match(r"process (\d+) on (\S+) ", holder)
+    if not holder or (match and match.group(2) == socket.gethostname() and not process_alive(int(match.group(1)))):
+        return None
+    return holder
 
 
 def _release(fd: int) -> None:
@@ -176,6 +198,7 @@ def _say_finished(run: RunFolder) -> None:
 def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iterator[RunFolder]:
     """Open a run (see the module's description) for the duration of the block."""
     settings = settings_class.parse(argv)
+    stop.listen()
     folder = Path(settings.output_dir)
     _prepare(folder)
     lock, holder = _take_lock(folder)

@@ -17,9 +17,10 @@ from results import compare
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_run(folder: Path, experiment: str, num_epochs: int, done: int, seed: int, paper_settings: bool = True):
-    """A run folder as a training run leaves it: run.json, and a log of ``done`` of ``num_epochs`` epochs with the
-    loop's best-validation bookkeeping."""
+def write_run(folder: Path, experiment: str, num_epochs: int, done: int, seed: int, paper_settings: bool = True,
+              run_seed: int = 1234):
+    """A run folder as a training run leaves it: run.json (the run's own seed ``run_seed``), and a log of ``done``
+    of ``num_epochs`` epochs with the loop's best-validation bookkeeping (random figures from ``seed``)."""
     rng = random.Random(seed)
     history, best = [], None
     for epoch in range(1, done + 1):
@@ -33,7 +34,8 @@ def write_run(folder: Path, experiment: str, num_epochs: int, done: int, seed: i
             "test_error_rate": best[2]}))
     folder.mkdir(parents=True)
     manifest.write(folder, {"experiment": experiment, "paper_settings": paper_settings,
-                            "settings": {"num_epochs": num_epochs}, "sessions": []})
+                            "settings": {"num_epochs": num_epochs, "seed": run_seed, "output_dir": str(folder)},
+                            "sessions": []})
     if done:
         epoch_log.write_jsonl(folder / "log.jsonl", history)
 
@@ -171,3 +173,33 @@ def test_module_runs_as_a_command(runs: Path) -> None:
     assert result.stdout.startswith("| run | experiment |") and "my-try" in result.stdout
     assert result.stderr.splitlines() == ["plot written to %s" % (runs / "comparison.png"),
                                           "plot written to %s" % (runs / "comparison.svg")]
+
+
+def test_runs_that_differ_only_in_their_seed_are_summarised_as_a_group(runs: Path, tmp_path: Path, capsys) -> None:
+    sweep = runs / "binarynet-mnist-sweep"
+    for k, run_seed in enumerate((1, 2, 3)):
+        write_run(sweep / ("seed-%d" % run_seed), "binarynet-mnist", 1000, 1000 if k else 600, seed=10 + k,
+                  run_seed=run_seed)
+    (sweep / "sweep.json").write_text("{}")
+    write_run(runs / "again-seed-2", "binarynet-mnist", 1000, 1000, seed=11, run_seed=2)  # the same run again
+    status, out, _ = run_main(["--runs", str(runs), "--plot", str(tmp_path / "plot")], capsys)
+    assert status == 0
+    rows = table_rows(out.split("\n\n")[0])
+    assert sorted(rows) == ["again-seed-2", "binarynet-mnist", "binarynet-mnist-sweep/seed-1",
+                            "binarynet-mnist-sweep/seed-2", "binarynet-mnist-sweep/seed-3", "my-try"]
+    header, rule, *groups = [line for line in out.split("\n\n")[-1].splitlines() if line.startswith("|")]
+    assert header == "| %s |" % " | ".join(compare.GROUP_COLUMNS)
+    # the paper run (seed 1234) and the sweep's seeds share every other setting; seed 2 counts once (the first
+    # run of it in the table's order); the smaller run my-try is a group of one, so no group
+    members = ["again-seed-2", "binarynet-mnist", "binarynet-mnist-sweep/seed-1", "binarynet-mnist-sweep/seed-3"]
+    errors = [json.loads((runs / name / "log.jsonl").read_text().splitlines()[-1])["test_error_rate"]
+              for name in members]
+    mean = sum(errors) / 4
+    std = math.sqrt(sum((e - mean) ** 2 for e in errors) / 3)
+    assert len(groups) == 1
+    cells = [cell.strip() for cell in groups[0].strip("|").split("|")]
+    assert cells == ["binarynet-mnist", ", ".join(members), "4", "600-1000 / 1000", "%.2f ± %.2f" % (mean, std),
+                     "%.2f" % min(errors), "%.2f" % max(errors), "0.96", "-", "%+.2f" % (mean - .96),
+                     "1 unfinished: provisional"]
+    svg = "".join((tmp_path / "plot.svg").read_text().split())
+    assert "(n=4):test,mean±std" in svg
