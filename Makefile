@@ -18,12 +18,13 @@ BACKEND ?= local
 SWEEP_ARGS ?=
 
 IMAGE ?= binarized-nets:latest
+DOCKER_BUILD_ARGS ?=
 DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
 .PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare sweep sweep-status evaluate summary export export-onnx \
 	benchmark-mnist benchmark-convnet benchmark-packed benchmark-onnx benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
-	docker-build docker-shell docker-selfcheck-gpu
+	docker-build docker-shell docker-selfcheck-gpu docker-test
 
 # The six experiments' targets (make mnist, make mnist-smoke, ... make bc-svhn-smoke) come from experiments.py.
 EXPERIMENT_RULES := .make/experiments.mk
@@ -126,17 +127,27 @@ svhn-h5: download-svhn ## pylearn2's SVHN h5 files from the .mat files, rows in 
 svhn-preprocess: $(STAMP) ## BinaryConnect's GCN + LCN copies of the SVHN h5 files in $(SVHN_LOCAL_PATH)
 	$(PYTHON) -m binaryconnect.svhn_preprocessing $(ARGS)
 
-docker-build: ## build the CUDA image $(IMAGE) from docker/Dockerfile
-	docker build -f docker/Dockerfile -t $(IMAGE) .
+# Each docker target first checks the daemon (and the NVIDIA runtime): docker/check.sh ends with one error line.
+docker-build: ## build the CUDA image $(IMAGE) from docker/Dockerfile (DOCKER_BUILD_ARGS: e.g. --build-arg BASE_IMAGE=...)
+	@bash docker/check.sh
+	@docker build -f docker/Dockerfile -t $(IMAGE) $(DOCKER_BUILD_ARGS) . || { echo "error: the image did not build \
+	(above); where Docker Hub or snapshot.debian.org cannot be reached, substitute them (README, Docker): \
+	make docker-build DOCKER_BUILD_ARGS=\"--build-arg BASE_IMAGE=... --build-arg DEBIAN_MIRROR=...\"" >&2; exit 1; }
 
 docker-shell: ## a shell in the container (data and runs mounted)
+	@bash docker/check.sh --gpu
 	mkdir -p $(RUNS) $(PYLEARN2_DATA_PATH)
 	docker run -it $(DOCKER_OPTS) $(IMAGE) bash
 
 docker-selfcheck-gpu: ## in the container: versions, and fail unless Theano sees the GPU
+	@bash docker/check.sh --gpu
 	mkdir -p $(RUNS) $(PYLEARN2_DATA_PATH)
 	docker run $(DOCKER_OPTS) $(IMAGE) make selfcheck-gpu
 
+docker-test: ## build the image from this tree on a local Debian base, train in it on the CPU, compare (docker/test.sh)
+	bash docker/test.sh
+
 docker-%: ## any target in the container, e.g. `make docker-mnist`
+	@bash docker/check.sh --gpu
 	mkdir -p $(RUNS) $(PYLEARN2_DATA_PATH)
 	docker run $(DOCKER_OPTS) $(IMAGE) make $* ARGS="$(ARGS)"

@@ -1,4 +1,5 @@
 """One install recipe (docker/install.sh) for the image, `make setup` and CI: no second copy of its steps."""
+import configparser
 import os
 import re
 import subprocess
@@ -25,7 +26,8 @@ def test_the_image_installs_only_through_the_recipe():
 
 
 def test_base_image_pinned_by_digest_and_packages_by_snapshot():
-    assert re.search(r"^FROM debian:bookworm-\S+@sha256:[0-9a-f]{64}$", DOCKERFILE, re.M)
+    assert re.search(r"^ARG BASE_IMAGE=debian:bookworm-\S+@sha256:[0-9a-f]{64}$", DOCKERFILE, re.M)
+    assert instructions("FROM") == ["${BASE_IMAGE}"]
     assert re.search(r"snapshot\.debian\.org/archive/debian/\$\{SNAPSHOT\}", DOCKERFILE)
     for name in ("requirements.txt", "requirements-lint.txt", "requirements-onnx.txt"):
         text = re.sub(r"\\\n", " ", (REPO / "docker" / name).read_text())
@@ -35,8 +37,11 @@ def test_base_image_pinned_by_digest_and_packages_by_snapshot():
 
 def test_image_runs_theano_on_the_gpu_without_cudnn_as_non_root():
     env = " ".join(instructions("ENV"))
-    flags = re.search(r"THEANO_FLAGS=(\S+)", env).group(1).split(",")
-    assert {"device=cuda", "floatX=float32", "dnn.enabled=False"} <= set(flags)
+    assert "THEANORC=/opt/binarized-nets/docker/theanorc" in env and "THEANO_FLAGS" not in env
+    theanorc = configparser.ConfigParser()
+    theanorc.read(REPO / "docker" / "theanorc")
+    assert dict(theanorc["global"]) == {"device": "cuda", "floatx": "float32", "base_compiledir": "/runs/.theano"}
+    assert theanorc["dnn"]["enabled"] == "False"
     assert "NVIDIA_VISIBLE_DEVICES=all" in env and "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env
     assert instructions("USER") == ["1000:1000"]
     packages = [line for line in (REPO / "docker" / "apt-packages-gpu.txt").read_text().splitlines()
@@ -49,6 +54,7 @@ def test_make_setup_and_ci_run_the_same_recipe():
     assert "bash docker/install.sh" in setup
     ci = (REPO / ".ci" / "run").read_text()
     assert "make setup" in ci and "make test" in ci and "make lint" in ci
+    assert ci.index("make test") < ci.index("make docker-test")
 
 
 def test_the_recipe_is_idempotent():
