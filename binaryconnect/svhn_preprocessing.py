@@ -20,11 +20,13 @@ from datasets.gcn import global_contrast_normalize
 from datasets.lcn import ALL_CHANNELS, FAITHFUL_CHANNELS, lcn_rows
 from datasets.paths import folder_from_env
 from harness.errors import ArgumentParser, UserError, command
-from harness.files import ensure_space
+from harness.files import ensure_space, writable_file
+from harness.lock import locked
 from harness.progress import Progress
 
 SETS = ("splitted_train", "valid", "test")
 PREPROCESS_COMMAND = "make svhn-preprocess"
+LOCK = ".lock"  # in the output folder, held while preprocessing
 DEVIATION = "a DEVIATION from the original, whose LeCunLCN normalizes channel 0 only"
 UNMARKED_RAW = ("%s holds raw pixels and no completion marker (a copy of the source?); it is left untouched: "
                 "delete it and rerun")
@@ -163,14 +165,27 @@ def preprocess_file(source: Path, output: Path, channels: Sequence[int] = FAITHF
 
 def preprocess(sets: Sequence[str] = SETS, data_path: Optional[str] = None, local_path: Optional[str] = None,
                channels: Sequence[int] = FAITHFUL_CHANNELS, slab: int = pytables_file.SLAB) -> None:
-    """Preprocess each of ``sets`` into the local folder; every source is checked before any work starts."""
+    """Preprocess each of ``sets`` into the local folder; every source and output path is checked before any work
+    starts, and the output folder is locked: a second preprocessing into it is refused, naming the first."""
     local = local_root(local_path)
     sources = [svhn.h5_path(svhn.default_folder(data_path), which) for which in sets]
     missing = [str(path) for path in sources if not path.is_file()]
     if missing:
         raise UserError("missing SVHN h5 file(s) %s: run `%s` first" % (", ".join(missing), svhn.BUILD_COMMAND))
-    for which, source in zip(sets, sources):
-        preprocess_file(source, svhn.h5_path(local, which), channels, slab)
+    outputs = [svhn.h5_path(local, which) for which in sets]
+    folder = outputs[0].parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError("cannot make %s (%s): set SVHN_LOCAL_PATH (or --local-path) to another folder"
+                        % (folder, error.strerror)) from None
+    for output in outputs:
+        writable_file(output)
+        writable_file(output.with_name(output.name + ".partial"))
+    busy = "%s is in use by another SVHN preprocessing (%%s): wait for it to end, then rerun" % folder
+    with locked(folder / LOCK, busy):
+        for source, output in zip(sources, outputs):
+            preprocess_file(source, output, channels, slab)
 
 
 @command

@@ -463,6 +463,7 @@ def fit(run: "RunFolder", network: lasagne.layers.Layer, train_set: Any, valid_s
     The sets are pylearn2-style datasets: ``.X`` the inputs, ``.y`` the {-1, +1} targets.
     """
     s = run.settings
+    run.compiling(lasagne.layers.get_all_params(network))
     started = time.monotonic()
     train_fn, val_fn = compile_functions(network, binary=s.binary)
     run.compiled(time.monotonic() - started)

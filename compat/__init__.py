@@ -8,6 +8,10 @@ from compat import numpy_aliases, theano_flags
 numpy_aliases.restore()
 theano_flags.set_defaults()
 
-from compat import downsample  # noqa: E402  (imports theano: must come after the two fixes above)
+from compat import theano_start  # noqa: E402
+
+theano_start.start("compat.downsample")  # imports theano (after the two fixes above): one line if it cannot start
+
+from compat import downsample  # noqa: E402
 
 downsample.register()

@@ -1,13 +1,18 @@
 """``python -m datasets.download NAME...``: fetch datasets into ``$PYLEARN2_DATA_PATH`` in pylearn2's layout.
 
-Every file is checksum-verified and written atomically; rerunning skips what is already in place.
+Every file is checksum-verified and written atomically; rerunning skips what is already in place. The data folder
+is locked while downloading: a second download into it (which would share the partial ``.part`` files) is refused,
+naming the first.
 """
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from datasets import cifar10, mnist, svhn
-from harness.errors import ArgumentParser, command
+from harness.errors import ArgumentParser, UserError, command
+from harness.lock import locked
 from datasets.paths import data_root
+
+LOCK = ".lock"  # in the data folder, held while downloading
 
 DATASETS: Dict[str, Callable[[Path], None]] = {
     "cifar10": cifar10.download,
@@ -25,9 +30,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     names = sorted(DATASETS) if "all" in args.names else args.names
 
     root = data_root(args.data_path)
-    for name in names:
-        print("%s -> %s" % (name, root))
-        DATASETS[name](root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError("cannot make the data folder %s (%s): choose another --data-path or PYLEARN2_DATA_PATH"
+                        % (root, error.strerror)) from None
+    busy = "%s is in use by another download (%%s): wait for it to end, then rerun" % root
+    with locked(root / LOCK, busy):
+        for name in names:
+            print("%s -> %s" % (name, root))
+            DATASETS[name](root)
 
 
 if __name__ == "__main__":

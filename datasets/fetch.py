@@ -20,13 +20,22 @@ MB = 1e6
 
 
 class Unreachable(UserError):
-    """No mirror gave a verified copy of ``dest`` (offline, or every mirror failed): ``failures`` says how."""
+    """No mirror gave a verified copy of ``dest`` (offline, or every mirror failed): ``failures`` says how. Only
+    when some mirror could not be reached is being offline suggested; when every mirror answered with the wrong
+    bytes, the (discarded) download is to be retried."""
 
-    def __init__(self, dest: Path, urls: Sequence[str], checksum: Checksum, failures: List[str], fix: str) -> None:
+    def __init__(self, dest: Path, urls: Sequence[str], checksum: Checksum, failures: List[str], fix: str,
+                 mismatches: int = 0) -> None:
         self.dest, self.urls, self.checksum = dest, urls, checksum
-        super().__init__("could not download %s from %s. Offline? Put the published file %s by hand, then run `%s`: "
-                         "it checks its %s and uses it" % (dest.name, "; ".join(failures), _placed(self), fix,
-                                                           checksum.algorithm))
+        self.reasons = "%s from %s" % (dest.name, "; ".join(failures))
+        self.offline = mismatches < len(failures)
+        if self.offline:
+            advice = "Offline? Put the published file %s by hand, then run `%s`: it checks its %s and uses it" % (
+                _placed(self), fix, checksum.algorithm)
+        else:
+            advice = ("The bytes received were not the published file (they were discarded): run `%s` again to "
+                      "download afresh, or put the published file %s by hand" % (fix, _placed(self)))
+        super().__init__("could not download %s. %s" % (self.reasons, advice))
 
 
 def _placed(error: Unreachable) -> str:
@@ -75,7 +84,7 @@ def fetch(urls: Sequence[str], dest: Path, checksum: Checksum, fix: str) -> Path
     if part.is_file() and file_digest(part, checksum.algorithm) == checksum.hexdigest:
         os.replace(part, dest)  # a finished download that was interrupted before its rename
         return dest
-    failures = []
+    failures, mismatches = [], 0
     for url in urls:
         print("  %s <- %s" % (dest, url), flush=True)
         try:
@@ -90,8 +99,9 @@ def fetch(urls: Sequence[str], dest: Path, checksum: Checksum, fix: str) -> Path
             os.replace(part, dest)
             return dest
         failures.append("%s (%s checksum mismatch)" % (url, checksum.algorithm))
+        mismatches += 1
         part.unlink()
-    raise Unreachable(dest, urls, checksum, failures, fix)
+    raise Unreachable(dest, urls, checksum, failures, fix, mismatches)
 
 
 def fetch_all(wanted: Sequence[Wanted], fix: str) -> List[Path]:
@@ -106,9 +116,9 @@ def fetch_all(wanted: Sequence[Wanted], fix: str) -> List[Path]:
     if len(unreachable) == 1:
         raise unreachable[0]
     if unreachable:
-        raise UserError("could not download %d files (%s). Offline? Put the published files by hand: %s; then run "
+        offline = "Offline? " if any(error.offline for error in unreachable) else ""
+        raise UserError("could not download %d files (%s). %sPut the published files by hand: %s; then run "
                         "`%s`: it checks their checksums and uses them"
-                        % (len(unreachable), "; ".join(str(error).split(". Offline?")[0][len("could not download "):]
-                                                       for error in unreachable),
+                        % (len(unreachable), "; ".join(error.reasons for error in unreachable), offline,
                            "; ".join(map(_placed, unreachable)), fix))
     return fetched

@@ -107,11 +107,14 @@ def network(run: Run) -> lasagne.layers.Layer:
 def load_best_parameters(run: Run, net: lasagne.layers.Layer) -> None:
     """Put the best epoch's parameters (the file the checkpoint records, keys arr_0...) into ``net``."""
     path = run.folder / run.settings.save_path
+    repair = run.settings.command_line()
     if not path.is_file():
-        raise UserError("%s is missing: the run saved no parameters there (rerun its training command)" % path)
+        raise UserError("%s is missing: rerun its training command, which rebuilds it from the checkpoint: `%s`"
+                        % (path, repair))
     if not is_saved_file(path, run.saved.saved_params):
-        raise UserError("%s is not the parameters file of the checkpoint in %s (the run was stopped between the "
-                        "two writes): rerun its training command, which rewrites it" % (path, run.folder))
+        raise UserError("%s is not the parameters file of the checkpoint in %s (damaged, or the run was stopped "
+                        "between the two writes): rerun its training command, which rebuilds it from the "
+                        "checkpoint: `%s`" % (path, run.folder, repair))
     params = lasagne.layers.get_all_params(net)
     with np.load(path, allow_pickle=False) as saved:
         values = [saved["arr_%d" % i] for i in range(len(saved.files))]

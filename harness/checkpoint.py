@@ -12,6 +12,7 @@ Reading happens in two steps so that nothing is compiled for a run that cannot r
 (before loading data) compares the settings and reads and checks every array; :meth:`Saved.restore` (after
 compiling) checks every array against the shared variables before it assigns any.
 """
+import contextlib
 import json
 import sys
 import zipfile
@@ -36,6 +37,24 @@ def npz_crcs(path: Path) -> List[int]:
     """The CRC-32 of each member of an .npz (zip) file, in order: a cheap fingerprint of its arrays."""
     with zipfile.ZipFile(path) as archive:
         return [info.CRC for info in archive.infolist()]
+
+
+class _Crc:
+    """A write-only stream that keeps the CRC-32 of what is written to it."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def write(self, data: bytes) -> int:
+        self.value = zlib.crc32(data, self.value)
+        return len(data)
+
+
+def npy_crc(array: np.ndarray) -> int:
+    """The CRC-32 that an .npz member ``<name>.npy`` holding ``array`` has (:func:`harness.files.write_npz`)."""
+    crc = _Crc()
+    np.lib.format.write_array(crc, np.asanyarray(array), allow_pickle=False)
+    return crc.value
 
 
 def is_saved_file(path: Path, crcs: Sequence[int]) -> bool:
@@ -143,6 +162,21 @@ class Checkpoint:
         raise UserError("%s, and there is no usable previous checkpoint: %s"
                         % (problem, START_AFRESH % self.path.parent))
 
+    def parameters(self, saved: Saved) -> Optional[Tuple[Saved, List[np.ndarray]]]:
+        """The best epoch's parameters rebuilt from ``saved`` or the previous checkpoint: the arrays whose .npz
+        CRC-32s are those the run's parameters file had (``saved.saved_params``), in that order; None when neither
+        checkpoint holds them all (the best epoch is older than both). Returns the checkpoint used, and the arrays.
+        """
+        candidates: List[Saved] = [saved]
+        with contextlib.suppress(_Damaged, UserError):
+            if self.previous.exists() and saved.path != self.previous:
+                candidates.append(self._read(self.previous))
+        for candidate in candidates:
+            by_crc = {npy_crc(value): value for _, value in candidate.shared}
+            if saved.saved_params and all(crc in by_crc for crc in saved.saved_params):
+                return candidate, [by_crc[crc] for crc in saved.saved_params]
+        return None
+
     def _read(self, path: Path) -> Saved:
         if path.is_file() and not zipfile.is_zipfile(path):
             raise _Damaged("not an .npz file: truncated or overwritten")
@@ -172,6 +206,9 @@ class Checkpoint:
             scalars = {name: arrays["scalar_" + name].item() for name in SCALARS}
         except (KeyError, ValueError, TypeError) as error:
             raise _Damaged("incomplete: %s" % error) from error
+        for name, value in shared:
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise _Damaged("%s holds NaN or infinite values: edited, or the training diverged" % name)
         for name in ("test_err", "test_loss"):
             if np.isnan(scalars[name]):
                 scalars[name] = None

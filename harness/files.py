@@ -94,6 +94,46 @@ def ensure_space(path: PathLike, needed: int) -> None:
                         % (path, needed / 1e6, free / 1e6))
 
 
+def _limit(path: Path, name: str, fallback: int) -> int:
+    """``os.pathconf`` of the nearest existing folder above ``path`` (``fallback`` where it cannot say)."""
+    folder = Path(os.path.abspath(path))
+    while not os.path.isdir(folder) and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError):
+        return fallback
+
+
+def path_problem(path: PathLike) -> Optional[str]:
+    """Why ``path`` cannot be made as a file or folder, or None: it is empty, one of its names is longer than
+    the file system allows (room is left for the hidden temporary names of :func:`atomic_path`), or the whole
+    path is."""
+    text = os.fspath(path)
+    if not text.strip():
+        return "an empty path"
+    longest = _limit(Path(text), "PC_NAME_MAX", 255) - len(".%d..tmp") - 16  # an atomic writer's temporary name
+    for name in Path(text).parts:
+        if len(os.fsencode(name)) > longest:
+            return "a name longer than %d bytes (%s...)" % (longest, name[:24])
+    if len(os.fsencode(os.path.abspath(text))) + 64 > _limit(Path(text), "PC_PATH_MAX", 4096):
+        return "a path longer than the file system allows"
+    return None
+
+
+def writable_file(path: PathLike, fix: str = "rerun the same command") -> Path:
+    """``path`` if a file can be written there (see :func:`path_problem`; no folder or other non-regular file in its
+    place); otherwise a UserError saying what to do, before any work is done."""
+    path = Path(path)
+    problem = path_problem(path)
+    if problem:
+        raise UserError("cannot write %s: %s: choose a shorter or other name" % (path, problem))
+    if path.exists() and not path.is_file():
+        raise UserError("cannot write %s: a %s is in its place: remove it, then %s"
+                        % (path, "folder" if path.is_dir() else "non-regular file", fix))
+    return path
+
+
 def _temporary_prefix(path: Path) -> str:
     return "." + path.name + "."
 
@@ -132,10 +172,7 @@ def atomic_path(path: PathLike, previous: Optional[PathLike] = None) -> Iterator
     the temporary file is removed now, or by the next writer of ``path`` after a kill. Write failures the user
     can fix (full disk, read-only folder) become a UserError.
     """
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise UserError("cannot write %s: a %s is in its place: remove it, then rerun the same command"
-                        % (path, "folder" if path.is_dir() else "non-regular file"))
+    path = writable_file(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ Elsewhere (a pipe, a file, CI): a plain line on stderr every ``$PROGRESS_INTERVA
 stays readable.
 Progress is never written to stdout, which carries the originals' console lines only.
 """
+import math
 import os
 import sys
 import time
@@ -13,9 +14,26 @@ from typing import Iterable, Iterator, Optional, TypeVar
 from tqdm import tqdm
 
 from harness import console
+from harness.errors import USAGE, UserError
 
 INTERVAL = 30.  # seconds between plain progress lines, unless $PROGRESS_INTERVAL says otherwise
 T = TypeVar("T")
+
+
+def environment_interval() -> float:
+    """Seconds between plain progress lines: ``$PROGRESS_INTERVAL`` (checked: a UserError for a value that is not
+    a finite number > 0, named with the flags, before any work), else 30."""
+    text = os.environ.get("PROGRESS_INTERVAL")
+    if text is None:
+        return INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise UserError("PROGRESS_INTERVAL=%s: must be a number of seconds > 0 (between progress lines; default %g)"
+                        % (text, INTERVAL), USAGE)
+    return value
 
 
 def duration(seconds: float) -> str:
@@ -36,7 +54,7 @@ class Progress:
 
     def __init__(self, description: str, total: float, unit: str, interval: Optional[float] = None) -> None:
         if interval is None:
-            interval = float(os.environ.get("PROGRESS_INTERVAL", INTERVAL))
+            interval = environment_interval()
         self.description, self.total, self.unit, self.interval = description, total, unit, interval
         self.done, self.start = 0, time.monotonic()
         self.shown = self.start

@@ -17,13 +17,12 @@ every start, so a kill can never lose or repeat an epoch), ``checkpoint.npz`` (+
 best epoch's parameters (e.g. ``mnist_parameters.npz``).
 """
 import contextlib
-import fcntl
 import os
 import re
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type
 
 import numpy as np
 
@@ -32,8 +31,9 @@ from compat.number_format import py2_str
 from harness import epoch_log, manifest, stop
 from harness.checkpoint import Checkpoint, Saved, is_saved_file, npz_crcs
 from harness.console import console_log, to_log_only
-from harness.errors import Finished, Stopped, UserError, error_line
-from harness.files import WRITE_FAILURES, process_alive, write_failure, write_npz
+from harness.errors import INTERRUPTED, Finished, Stopped, UserError, error_line
+from harness.files import ensure_space, process_alive, writable_file, write_npz
+from harness.lock import locked
 from harness.progress import duration, progress
 from harness.settings import Settings
 
@@ -60,6 +60,13 @@ class RunFolder:
         self.history: List[Dict[str, Any]] = []
         self.saved_params: List[int] = []
         self.shared: List[Any] = []
+
+    def compiling(self, params: Sequence[Any]) -> None:
+        """Before compiling: a UserError when the folder's file system cannot take the first checkpoint and
+        parameters file (about four times the network's ``params``: themselves, Adam's two moments, the parameters
+        file), so that a small disk is found now, not after an epoch."""
+        size = sum(param.get_value(borrow=True).nbytes for param in params)
+        ensure_space(self.checkpoint.path, 4 * size + (1 << 20))
 
     def compiled(self, seconds: float) -> None:
         """Record the compile time of this session (run.json) and say it."""
@@ -100,8 +107,10 @@ class RunFolder:
             raise Stopped()
 
 
-def _prepare(folder: Path) -> None:
-    """Create ``folder``; a UserError when it cannot be one (a file is there, no permission, read-only)."""
+def _prepare(run: RunFolder) -> None:
+    """Create the run's folder; a UserError when it cannot be one (a file is there, no permission, read-only) or
+    when a file the run writes cannot be written (a folder in its place)."""
+    folder = run.folder
     if folder.exists() and not folder.is_dir():
         raise UserError("--output-dir %s is a file, not a folder: choose another --output-dir" % folder)
     try:
@@ -109,35 +118,9 @@ def _prepare(folder: Path) -> None:
     except OSError as error:
         raise UserError("cannot make --output-dir %s (%s): choose another --output-dir"
                         % (folder, error.strerror)) from None
-
-
-def _take_lock(folder: Path) -> Tuple[int, str]:
-    """Lock ``folder`` for this process (creating and writing the lock file proves the folder writable); returns
-    the lock and what the lock file said of an earlier holder (a run that was killed), if anything."""
-    path = folder / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as error:
-        raise UserError("cannot write in --output-dir %s (%s): choose another --output-dir"
-                        % (folder, error.strerror)) from None
-    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise UserError("--output-dir %s is in use by another run (%s): wait for it to end, or choose another "
-                        "--output-dir" % (folder, holder or "a process that has not written its name yet")) from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, ("process %d on %s since %s\n" % (os.getpid(), socket.gethostname(), manifest.now())).encode(),
-                  0)
-        os.fsync(fd)
-    except OSError as error:
-        os.close(fd)
-        if error.errno in WRITE_FAILURES:
-            raise write_failure(error, path) from None
-        raise
-    return fd, holder
+    for path in (folder / LOCK, folder / CONSOLE, folder / manifest.NAME, run.log_path, run.checkpoint.path,
+                 run.checkpoint.previous, run.parameters_path):
+        writable_file(path)
 
 
 def running(folder: Path) -> Optional[str]:
@@ -152,12 +135,6 @@ def running(folder: Path) -> Optional[str]:
     if not holder or (match and match.group(2) == socket.gethostname() and not process_alive(int(match.group(1)))):
         return None
     return holder
-
-
-def _release(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-    os.close(fd)  # closing releases the flock
 
 
 def _device_notice(settings: Settings) -> None:
@@ -177,10 +154,23 @@ def _device_notice(settings: Settings) -> None:
 
 def _resync(run: RunFolder) -> None:
     """Take the history and parameters-file CRCs from the checkpoint and make the files derived from it agree:
-    log.jsonl, and a word on the parameters file."""
+    log.jsonl, and the parameters file (rebuilt from a checkpoint that holds the best epoch's values when it is
+    missing or damaged; a finished run that cannot be rebuilt is refused, saying what to do)."""
     run.history, run.saved_params = list(run.saved.history), list(run.saved.saved_params)
     epoch_log.write_jsonl(run.log_path, run.history)
-    if run.saved_params and not is_saved_file(run.parameters_path, run.saved_params):
+    if not run.saved_params or is_saved_file(run.parameters_path, run.saved_params):
+        return
+    rebuilt = run.checkpoint.parameters(run.saved)
+    if rebuilt is not None:
+        source, values = rebuilt
+        write_npz(run.parameters_path, {"arr_%d" % i: value for i, value in enumerate(values)})
+        print("note: %s was missing or damaged: rebuilt from %s (the best epoch's parameters, checked against the "
+              "CRCs the checkpoint recorded)" % (run.parameters_path, source.path), file=sys.stderr, flush=True)
+    elif run.saved.epoch >= run.settings.num_epochs:
+        raise UserError("%s is missing or damaged, and neither checkpoint holds the best epoch's (%d) parameters: "
+                        "train afresh (the same command with another --output-dir)"
+                        % (run.parameters_path, run.saved.best_epoch))
+    else:
         print("note: %s is not the one the checkpoint goes with (the run was stopped between writing the two); it is "
               "rewritten when the next best epoch is reached" % run.parameters_path, file=sys.stderr, flush=True)
 
@@ -194,37 +184,58 @@ def _say_finished(run: RunFolder) -> None:
           flush=True)
 
 
+def _earlier_sessions(run: RunFolder) -> None:
+    """Keep the sessions run.json recorded; a run.json that cannot be read is set aside (renamed), not lost, and a
+    new one written (the experiment and settings, for evaluate and export)."""
+    path = run.folder / manifest.NAME
+    try:
+        run.manifest["sessions"] = manifest.read(run.folder)["sessions"]
+    except UserError as error:
+        if path.is_file():
+            kept = path.with_name("%s.damaged-%s" % (path.name, manifest.now().replace(":", "")))
+            os.replace(path, kept)
+            print("warning: %s; it is kept as %s, and a new one records the sessions from now on"
+                  % (str(error).split(": rerun")[0], kept), file=sys.stderr, flush=True)
+        manifest.write(run.folder, run.manifest)
+
+
+def _interrupted(run: RunFolder) -> UserError:
+    """The one line after Ctrl-C: what the folder keeps and the command that resumes."""
+    kept = ("the checkpoint after epoch %d of %d" % (len(run.history), run.settings.num_epochs) if run.history
+            else "no epoch (none had finished)")
+    return UserError("interrupted (Ctrl-C): %s keeps %s; resume with `%s`"
+                     % (run.folder, kept, run.settings.command_line()), INTERRUPTED)
+
+
 @contextlib.contextmanager
 def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iterator[RunFolder]:
     """Open a run (see the module's description) for the duration of the block."""
     settings = settings_class.parse(argv)
     stop.listen()
-    folder = Path(settings.output_dir)
-    _prepare(folder)
-    lock, holder = _take_lock(folder)
-    try:
-        run = RunFolder(settings)
-        with console_log(folder / CONSOLE):
+    run = RunFolder(settings)
+    _prepare(run)
+    busy = ("--output-dir %s is in use by another run (%%s): wait for it to end, or choose another --output-dir"
+            % run.folder)
+    with locked(run.folder / LOCK, busy) as holder, console_log(run.folder / CONSOLE):
+        try:
             if holder:
-                print("note: taking over %s from a run that ended without releasing it (%s)" % (folder / LOCK, holder),
-                      file=sys.stderr, flush=True)
+                print("note: taking over %s from a run that ended without releasing it (%s)"
+                      % (run.folder / LOCK, holder), file=sys.stderr, flush=True)
             run.saved = run.checkpoint.read()
             _device_notice(settings)
             if run.saved is not None:
                 _resync(run)
-                with contextlib.suppress(UserError):
-                    run.manifest["sessions"] = manifest.read(folder)["sessions"]
+                _earlier_sessions(run)
                 if run.saved.epoch >= settings.num_epochs:
                     _say_finished(run)
                     raise Finished()
             run.manifest["sessions"].append(dict(manifest.session(),
                                                  resumed_after_epoch=run.saved.epoch if run.saved else 0))
-            manifest.write(folder, run.manifest)
+            manifest.write(run.folder, run.manifest)
             try:
                 yield run
-            except UserError as error:
-                to_log_only(error_line(error))  # the command prints it once the console is closed
-                raise
-    finally:
-        _release(lock)
-
+            except KeyboardInterrupt:
+                raise _interrupted(run) from None
+        except UserError as error:
+            to_log_only(error_line(error))  # the command prints it once the console is closed
+            raise

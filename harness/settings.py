@@ -19,10 +19,13 @@ import argparse
 import dataclasses
 import math
 import os
+import shlex
 import sys
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
+from harness import progress
 from harness.errors import USAGE, ArgumentParser, UserError
+from harness.files import path_problem
 from compat.number_format import py2_str
 
 # A check returns None for an accepted value, else what the flag accepts ("a whole number >= 1").
@@ -75,6 +78,13 @@ def seed(value: Any) -> Optional[str]:
 def existing_folder(value: Any) -> Optional[str]:
     """Folders given on the command line: None (the default), or a folder that exists."""
     return None if value is None or os.path.isdir(value) else "an existing folder"
+
+
+def output_folder(value: Any) -> Optional[str]:
+    """Folders a run writes: None (the default under runs/), or a path the file system can make (not empty, no
+    name or path too long)."""
+    problem = None if value is None else path_problem(value)
+    return "a folder name the file system accepts (this is %s)" % problem if problem else None
 
 
 def at_most(limit: int) -> Check:
@@ -139,7 +149,7 @@ class Settings:
 
     seed: int = option(1234, seed, "global np.random seed (paper: 1234)")
     data_path: Optional[str] = option(None, existing_folder, "")
-    output_dir: Optional[str] = option(None, None, "the run folder: log, checkpoint, parameters, manifest "
+    output_dir: Optional[str] = option(None, output_folder, "the run folder: log, checkpoint, parameters, manifest "
                                        "and console output go here")
 
     def __post_init__(self) -> None:
@@ -200,9 +210,41 @@ class Settings:
 
     @classmethod
     def parse(cls: Type[S], argv: Optional[Sequence[str]]) -> S:
-        """The settings from a command line (``None``: ``sys.argv``); UserError for anything not accepted."""
+        """The settings from a command line (``None``: ``sys.argv``) and the environment ($PROGRESS_INTERVAL);
+        UserError for anything not accepted, one ``warning:`` line on stderr for each accepted value that is
+        probably a mistake (:meth:`warnings`)."""
         values = vars(cls.parser().parse_args(argv))
-        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in values.items()})
+        progress.environment_interval()
+        settings = cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in values.items()})
+        for warning in settings.warnings():
+            print("warning: " + warning, file=sys.stderr, flush=True)
+        return settings
+
+    def warnings(self) -> List[str]:
+        """Accepted values that are probably mistakes: a learning rate 100 times the paper's first one or more
+        (training diverges), a schedule that rises (LR_fin above LR_start; the paper's decays,
+        docs/REPRODUCTION.md §1.10)."""
+        found = []
+        paper = next((f.default for f in dataclasses.fields(self) if f.name == "LR_start"), None)
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.metadata["check"] is learning_rate and value >= 100 * paper:
+                found.append("%s %s is %d times the paper's first learning rate %s: training will probably diverge"
+                             % (_option_name(field), _shown(value), value / paper, _shown(paper)))
+        if getattr(self, "LR_fin", 0) > getattr(self, "LR_start", float("inf")):
+            found.append("--LR-fin %s is above --LR-start %s: the learning rate rises every epoch (the paper's "
+                         "decays)" % (_shown(self.LR_fin), _shown(self.LR_start)))
+        return found
+
+    def command_line(self) -> str:
+        """The command that makes (or resumes) this run: the script, every flag whose value is not the default,
+        and --output-dir."""
+        words = self.parser().prog.split()
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.metadata[FIELD_KIND] in SETTABLE and (field.name == "output_dir" or value != field.default):
+                words += [_option_name(field)] + [_shown(v) for v in (value if isinstance(value, tuple) else [value])]
+        return " ".join(shlex.quote(word) for word in words)
 
     @classmethod
     def from_dict(cls: Type[S], values: Dict[str, Any]) -> S:

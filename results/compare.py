@@ -16,6 +16,7 @@ plot draws the group's mean with a band of ± one standard deviation.
 import csv
 import io
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -74,8 +75,15 @@ def read_log(path: Path) -> List[Dict[str, Any]]:
     """The records of a ``log.jsonl``, one per epoch from epoch 1; a UserError names the file and line at fault."""
     if not path.is_file():
         raise UserError("%s is missing (the run has not finished an epoch yet)" % path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError("%s is not text (byte %d is not UTF-8): it is damaged; rerun the run's training command, "
+                        "which rewrites it from the checkpoint" % (path, error.start)) from None
+    except OSError as error:
+        raise UserError("%s cannot be read (%s)" % (path, error.strerror)) from None
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         where = "%s line %d" % (path, number)
         try:
             record = json.loads(line)
@@ -149,6 +157,8 @@ def cells(run: Run) -> Dict[str, Any]:
     """The run's figures (numbers as they are, for the CSV) and notes, by column."""
     last, experiment = run.epochs[-1], run.experiment
     notes = [] if last["epoch"] >= last["num_epochs"] else ["unfinished: provisional"]
+    if any(math.isnan(last[key]) for key in ("best_validation_error_rate", "test_error_rate")):
+        notes.append("error rate NaN: the training diverged (or the log was edited)")
     compared = experiment is not None and run.paper_settings
     if experiment is None:
         notes.append("not one of the six experiments")

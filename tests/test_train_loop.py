@@ -156,8 +156,9 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     expected, expected_run, X_expected = run(straight, tmp_path / "a")
     random_after = np.random.randint(1 << 30)
 
-    with pytest.raises(KeyboardInterrupt):
-        run(FakeFunctions(interrupt_at_epoch=3), tmp_path / "b")
+    with pytest.raises(UserError, match="interrupted .*keeps the checkpoint after epoch 2 of 5") as interrupted:
+        run(FakeFunctions(interrupt_at_epoch=3), tmp_path / "b")  # Ctrl-C: what was kept and how to resume
+    assert interrupted.value.status == 130
     assert len(read_log(tmp_path / "b")) == 2
     np.random.seed(999)  # the resumed process seeds np.random again; the checkpoint's state must win
     resumed_fns = FakeFunctions(epochs_done=2)

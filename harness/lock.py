@@ -1,0 +1,50 @@
+"""One writer at a time for every command that writes a shared folder (a run folder, the preprocessed SVHN files).
+
+``with locked(folder / ".lock", busy) as holder:`` takes an exclusive ``flock`` on the lock file (creating and
+writing it proves the folder writable) and writes who holds it; a second process is refused with the UserError
+``busy % holder``, naming the first, before it touches anything. The kernel drops the lock when its process ends,
+however it ends: the lock of a killed process is taken over, and ``holder`` says what that process had written.
+"""
+import contextlib
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+from harness.errors import UserError
+from harness.files import WRITE_FAILURES, writable_file, write_failure
+from harness.manifest import now
+
+
+@contextlib.contextmanager
+def locked(path: Path, busy: str) -> Iterator[str]:
+    """Hold the lock file ``path`` for the block; yields what an earlier holder that ended without releasing it
+    had written ('' if none). ``busy`` is the message for a lock held by another process (``%s``: that process)."""
+    writable_file(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise UserError("cannot write %s (%s): choose another folder, or fix its permissions"
+                        % (path, error.strerror)) from None
+    try:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(busy % (holder or "a process that has not written its name yet")) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, ("process %d on %s since %s\n" % (os.getpid(), socket.gethostname(), now())).encode(), 0)
+            os.fsync(fd)
+        except OSError as error:
+            if error.errno in WRITE_FAILURES:
+                raise write_failure(error, path) from None
+            raise
+        try:
+            yield holder
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the flock
