@@ -23,7 +23,8 @@ DOCKER_OPTS := --rm --gpus all --user $$(id -u):$$(id -g) -e HOME=/runs \
 	-v $(abspath $(PYLEARN2_DATA_PATH)):/data -v $(abspath $(RUNS)):/runs
 
 .PHONY: help setup test test-fast lint selfcheck selfcheck-gpu compare sweep sweep-status evaluate summary export export-onnx \
-	benchmark-mnist benchmark-convnet benchmark-packed benchmark-onnx benchmark-svhn-h5 download $(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
+	predict benchmark-mnist benchmark-convnet benchmark-packed benchmark-integer-layer benchmark-onnx benchmark-svhn-h5 download \
+	$(DOWNLOADS) cifar10-whitened svhn-h5 svhn-preprocess \
 	docker-build docker-shell docker-selfcheck-gpu docker-test
 
 # The six experiments' targets (make mnist, make mnist-smoke, ... make bc-svhn-smoke) come from experiments.py.
@@ -103,8 +104,14 @@ export: $(STAMP) ## a finished run's best network as packed bits, RUN/packed.npz
 export-onnx: $(STAMP) ## a finished run's best network as ONNX (+ QONNX for FINN) in RUN/ (INSTALL_FLAGS=--onnx; docs/EXPORT.md)
 	$(PYTHON) -m deploy.onnx_export $(RUN) --runs $(RUNS) $(ARGS)
 
-benchmark-packed: $(STAMP) ## weight memory and time per image, packed XNOR-popcount vs Theano, paper-size MLP
-	$(PYTHON) -m benchmarks.packed_mnist $(ARGS)
+predict: $(STAMP) ## classify PNG or IDX images with a run's packed network (RUN=folder IMAGES="a.png b-idx3-ubyte")
+	$(PYTHON) -m deploy.predict $(RUN) --runs $(RUNS) --images $(IMAGES) $(ARGS)
+
+benchmark-packed: $(STAMP) ## ms per image, packed XNOR-popcount vs float32 (weights binarized once) vs Theano, 3 nets
+	$(PYTHON) -m benchmarks.packed $(ARGS)
+
+benchmark-integer-layer: $(STAMP) ## the exact integer first layer vs the float one on the 10,000 MNIST test images
+	$(PYTHON) -m benchmarks.integer_first_layer $(ARGS)
 
 benchmark-onnx: $(STAMP) ## the paper-size MLP as ONNX: its nodes, onnxruntime's time per image beside the packed engine's
 	$(PYTHON) -m benchmarks.onnx_mnist $(ARGS)

@@ -1,5 +1,5 @@
 """``python -m benchmarks.onnx_mnist`` (``make benchmark-onnx``): the paper-size BinaryNet MNIST MLP
-(784-4096-4096-4096-10, §2.1, random parameters as in benchmarks.packed_mnist) exported as ONNX (deploy.onnx_graph)
+(784-4096-4096-4096-10, §2.1, random parameters as in benchmarks.packed) exported as ONNX (deploy.onnx_graph)
 and run by onnxruntime, beside the packed engine on the same CPU.
 
 Prints the CPU, the ONNX graph's nodes, how many of 100 random images' scores and labels onnxruntime gives as the
@@ -16,7 +16,7 @@ from typing import List, Optional
 import numpy as np
 
 from benchmarks.mnist_mlp import positive_int, timed
-from benchmarks.packed_mnist import _randomize
+from benchmarks.packed import randomize
 from binarynet.mnist import MNISTSettings, build_mlp
 from deploy import onnx_graph
 from deploy.engine import PackedNetwork
@@ -50,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     np.random.seed(args.seed)
     rng = np.random.RandomState(0)
     mlp = build_mlp(args)
-    _randomize(mlp, rng)
+    randomize(mlp, rng)
     with tempfile.TemporaryDirectory() as folder:
         packed = PackedNetwork.load(export(mlp, Path(folder) / "mnist.npz").path, backend="c")
     model = onnx_graph.binarynet_model(packed, "onnx", {})

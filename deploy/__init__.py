@@ -1,8 +1,8 @@
 """Use a trained BinaryNet: export it as packed sign bits with batch norm folded into integer thresholds
-(deploy.export), run the file with XNOR + popcount (deploy.engine), and count its bits (deploy.summary).
-What a user can fix (a network that cannot be exported, a file the engine cannot run) is a harness UserError.
+(deploy.export), run the file with XNOR + popcount (deploy.engine), classify image files (deploy.predict), and count
+its bits (deploy.summary). docs/EXPORT.md describes the file format, how the thresholds are derived and the engine.
 
-docs/EXPORT.md describes the file format and how the thresholds are derived. deploy.engine and deploy.layout
-need NumPy only; deploy.export and deploy.summary read Lasagne networks (docs/REPRODUCTION.md §1, §2).
+The runtime (deploy.engine, deploy.kernels with popcount.c and popcount.h, deploy.layout, deploy.pixels,
+deploy.errors) needs NumPy and a C compiler only and raises deploy.errors.DeployError; the rest reads Lasagne networks
+(docs/REPRODUCTION.md §1, §2) and raises the harness's UserError, as every command does.
 """
-

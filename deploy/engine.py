@@ -6,14 +6,19 @@ Theano calls); every later layer is integer arithmetic on sign bits; each hidden
 pre-activation reaches its threshold; max-pooling takes the integer pre-activations (trap 8); the output
 layer's scores are read from the exported table of Theano's own batch norm outputs.
 """
+import zipfile
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple, Union
+from typing import List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from deploy import kernels, layout
-from harness.errors import UserError
+from deploy import kernels, layout, pixels
+from deploy.errors import DeployError
+
+
+FIRST_LAYERS = ("float", "pixels")
+CHUNK = 16  # images per float32 first-layer product
 
 
 class Layer(NamedTuple):
@@ -37,10 +42,15 @@ def _ints(values: np.ndarray) -> Tuple[int, ...]:
     return tuple(int(value) for value in values)
 
 
-def _read_layer(data: np.lib.npyio.NpzFile, index: int) -> Layer:
-    def get(key: str, default: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+def _read_layer(data: Mapping[str, np.ndarray], index: int) -> Layer:
+    """Layer ``index`` of the arrays; KeyError where a key its role needs is missing."""
+    def get(key: str, default: Optional[tuple] = None, needed: bool = True) -> Optional[np.ndarray]:
         name = "layer%d/%s" % (index, key)
-        return data[name] if name in data else default
+        if name in data:
+            return np.asarray(data[name])
+        if needed and default is None:
+            raise KeyError(name)
+        return None if default is None else np.asarray(default)
 
     kind, role, fan_in = str(get("kind")), str(get("role")), int(get("fan_in"))
     input_shape, weights = _ints(get("input_shape")), get("weights")
@@ -48,7 +58,8 @@ def _read_layer(data: np.lib.npyio.NpzFile, index: int) -> Layer:
         signs = layout.signs(layout.unpack(weights, fan_in if kind == "dense" else input_shape[0]))
         weights = signs.T if kind == "dense" else signs.transpose(0, 3, 1, 2).reshape(len(signs), -1)
     return Layer(kind, role, fan_in, input_shape, _ints(get("output_shape")), np.ascontiguousarray(weights),
-                 get("flipped"), get("threshold"), get("table"), _ints(get("filter_size", (1, 1))),
+                 get("flipped", needed=role != "output"), get("threshold", needed=role != "output"),
+                 get("table", needed=role == "output"), _ints(get("filter_size", (1, 1))),
                  _ints(get("pad", (0, 0))), _ints(get("pool_size", (1, 1))))
 
 
@@ -64,7 +75,7 @@ def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b)[:rows, :columns]
 
 
-def _first_preactivation(layer: Layer, X: np.ndarray) -> np.ndarray:
+def first_preactivation(layer: Layer, X: np.ndarray) -> np.ndarray:
     """z' = x . w' (float32): (N, units), or (N, out_h, out_w, filters) for a convolution computed as CorrMM
     does: zero-padded image patches (channel, row, column) times the flipped filters, one image at a time."""
     if layer.kind == "dense":
@@ -78,70 +89,106 @@ def _first_preactivation(layer: Layer, X: np.ndarray) -> np.ndarray:
     return z.reshape(len(X), -1, out_h, out_w).transpose(0, 2, 3, 1)
 
 
-def _pool(layer: Layer, pre: np.ndarray) -> np.ndarray:
-    """Max-pooling of the true pre-activation s = -s' for flipped filters (so min of s' for those), then back
-    to s'. The bias add and batch norm that follow in Theano are monotone: pooling first is exact (trap 8)."""
-    ph, pw = layer.pool_size
-    if (ph, pw) == (1, 1):
-        return pre
-    orient = np.where(layer.flipped, -1, 1).astype(pre.dtype)
-    images, height, width, channels = pre.shape
-    s = (pre[:, :height - height % ph, :width - width % pw] * orient)  # ignore_border=True
-    return s.reshape(images, height // ph, ph, width // pw, pw, channels).max(axis=(2, 4)) * orient
-
-
-def _packed_input(layer: Layer, bits: np.ndarray) -> np.ndarray:
-    """The previous stage's sign bits packed for ``layer``: each pixel's channels for a convolution, the
-    channel-major flattening (C, H, W) of feature maps for a dense layer (trap 24)."""
-    if layer.kind == "dense" and bits.ndim == 4:
-        bits = bits.transpose(0, 3, 1, 2).reshape(len(bits), -1)
-    return layout.pack(bits)
+def _packed_input(layer: Layer, packed: np.ndarray, channels: int) -> np.ndarray:
+    """The previous stage's packed sign bits as ``layer`` reads them: each pixel's channels for a convolution, the
+    channel-major flattening (C, H, W) of feature maps for a dense layer (trap 24), repacked."""
+    if layer.kind == "dense" and packed.ndim == 4:
+        bits = layout.unpack(packed, channels)
+        return layout.pack(bits.transpose(0, 3, 1, 2).reshape(len(bits), -1))
+    return packed
 
 
 class PackedNetwork:
     """A runnable deploy file in memory, with its popcount backend (deploy.kernels)."""
 
-    def __init__(self, layers: List[Layer], input_shape: Tuple[int, ...], backend: kernels.Kernels) -> None:
+    def __init__(self, layers: List[Layer], input_shape: Tuple[int, ...], backend: kernels.Kernels,
+                 first_layer: str = "float") -> None:
+        if first_layer not in FIRST_LAYERS:
+            raise DeployError("first_layer must be one of %s, not %r" % (", ".join(FIRST_LAYERS), first_layer))
+        if first_layer == "pixels" and layers[0].kind != "dense":
+            raise DeployError("the exact integer first layer (first_layer='pixels') is for a dense first layer")
         self.layers = layers
         self.input_shape = input_shape
         self.backend = backend
+        self.first_layer = first_layer
+        self._integer_first = (pixels.IntegerFirstLayer(layers[0].weights, layers[0].threshold)
+                               if first_layer == "pixels" else None)
+
+    @property
+    def threads(self) -> int:
+        """Threads of the popcount kernel (1 for NumPy's)."""
+        return self.backend.threads
 
     @classmethod
-    def load(cls, path: Union[str, Path], backend: str = "auto") -> "PackedNetwork":
-        """Read a deploy file (allow_pickle=False). ``backend``: 'auto' (C if it builds, else NumPy), 'c' or
-        'numpy'. UserError if the file is not a runnable deploy file."""
-        with np.load(path, allow_pickle=False) as data:
-            if "format" not in data or str(data["format"]) != layout.FORMAT:
-                raise UserError("%s is not a %s file (deploy.export writes them)" % (path, layout.FORMAT))
-            if int(data["version"]) != layout.VERSION:
-                raise UserError("%s has format version %d; this engine reads version %d"
-                                  % (path, int(data["version"]), layout.VERSION))
-            if not bool(data["runnable"]):
-                raise UserError("%s cannot be run: %s" % (path, str(data["note"])))
-            layers = [_read_layer(data, index) for index in range(int(data["num_layers"]))]
-            input_shape = tuple(int(size) for size in data["input_shape"])
-        return cls(layers, input_shape, kernels.select(backend))
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], backend: str = "auto", kernel: str = "auto",
+                    threads: Optional[int] = None, first_layer: str = "float",
+                    name: str = "the arrays") -> "PackedNetwork":
+        """The network held by ``arrays``: the deploy file's keys and values (docs/EXPORT.md, "File format"), e.g.
+        deploy.export.export_arrays(network) or an open np.load of the file. ``backend``: 'auto' (C if it builds,
+        else NumPy), 'c' or 'numpy'; ``kernel``: the C popcount kernel, 'auto' (the fastest this CPU runs) or one of
+        deploy.kernels.KERNELS; ``threads``: the C kernel's threads (default: the CPUs this process may use);
+        ``first_layer``: 'float' (Theano's float32 sgemm, bit for bit its scores) or 'pixels' (inputs must be 8-bit
+        pixels scaled as the MNIST scripts scale them; the first layer's sums in exact integers, deploy.pixels).
+        DeployError if they are not a runnable network."""
+        try:
+            if "format" not in arrays or str(arrays["format"]) != layout.FORMAT:
+                raise DeployError("%s: not a %s file (deploy.export writes them)" % (name, layout.FORMAT))
+            if int(arrays["version"]) != layout.VERSION:
+                raise DeployError("%s: format version %d; this engine reads version %d"
+                                  % (name, int(arrays["version"]), layout.VERSION))
+            if not bool(arrays["runnable"]):
+                raise DeployError("%s cannot be run: %s" % (name, str(arrays["note"])))
+            layers = [_read_layer(arrays, index) for index in range(int(arrays["num_layers"]))]
+            input_shape = tuple(int(size) for size in arrays["input_shape"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise DeployError("%s: not a complete %s file (%s)" % (name, layout.FORMAT, error)) from error
+        return cls(layers, input_shape, kernels.select(backend, kernel, threads), first_layer)
+
+    @classmethod
+    def load(cls, path: Union[str, Path], backend: str = "auto", kernel: str = "auto",
+             threads: Optional[int] = None, first_layer: str = "float") -> "PackedNetwork":
+        """Read a deploy file (allow_pickle=False); the options are from_arrays'. DeployError if the file is not a
+        runnable deploy file."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls.from_arrays(data, backend, kernel, threads, first_layer, name=str(path))
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise DeployError("%s cannot be read as a %s file: %s" % (path, layout.FORMAT, error)) from error
 
     def _run(self, X: np.ndarray, keep: bool) -> Tuple[np.ndarray, List[np.ndarray]]:
         X = np.asarray(X, dtype=np.float32)
         if X.shape[1:] != self.input_shape:
-            raise UserError("inputs of shape %s; this network takes (N,) + %s" % (X.shape, self.input_shape))
+            raise DeployError("inputs of shape %s; this network takes (N,) + %s" % (X.shape, self.input_shape))
         kept = []
-        bits = None
+        packed, units = None, 0  # the previous stage's sign bits, packed, and its units (channels)
         for layer in self.layers:
-            if layer.role == "first":
-                pre = _first_preactivation(layer, X)
-            elif layer.kind == "conv":
-                pre = self.backend.conv_dot(_packed_input(layer, bits), layer.weights, layer.input_shape[0], layer.pad)
+            if layer.role == "first" and self.first_layer == "pixels":
+                packed = layout.pack(self._integer_first.bits(X, self.backend.dense_dot))
+            elif layer.role == "first":
+                packed = self._first_layer(layer, X)
             else:
-                s = self.backend.dense_dot(_packed_input(layer, bits), layer.weights, layer.fan_in)
+                inputs = _packed_input(layer, packed, units)
+                if layer.kind == "conv":
+                    pre = self.backend.conv_dot(inputs, layer.weights, layer.input_shape[0], layer.pad)
+                else:
+                    pre = self.backend.dense_dot(inputs, layer.weights, layer.fan_in)
                 if layer.role == "output":
-                    return layer.table[np.arange(len(layer.table)), (s + layer.fan_in) // 2], kept
-                pre = s
-            bits = _pool(layer, pre) >= layer.threshold
+                    return layer.table[np.arange(len(layer.table)), (pre + layer.fan_in) // 2], kept
+                packed = self.backend.sign_pack(pre, layer.flipped, layer.threshold, layer.pool_size)
+            units = layer.output_shape[0]
             if keep:
+                bits = layout.unpack(packed, units)
                 kept.append(np.where(bits.transpose(0, 3, 1, 2) if bits.ndim == 4 else bits, 1, -1).astype(np.int8))
-        raise UserError("the file has no output layer")
+        raise DeployError("the file has no output layer")
+
+    @staticmethod
+    def _first_layer(layer: Layer, X: np.ndarray) -> np.ndarray:
+        """The first stage's packed sign bits from its float32 sums: one sgemm for a dense layer (as Theano's Dot22),
+        a convolution's one image at a time anyway (as CorrMM), in chunks of CHUNK images that stay in the cache."""
+        chunk = CHUNK if layer.kind == "conv" else max(1, len(X))
+        return np.concatenate([layout.pack(kernels.max_pool(first_preactivation(layer, X[start:start + chunk]),
+                                                            layer.flipped, layer.pool_size) >= layer.threshold)
+                               for start in range(0, len(X), chunk)])
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """float32 scores (N, classes) of inputs X (N,) + input_shape: Theano's deterministic output."""

@@ -7,8 +7,6 @@ trained it. ``--engine packed`` runs the exported XNOR-popcount network instead 
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
 
-import tempfile
-from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -17,7 +15,8 @@ from binarynet import binary_net
 from compat.number_format import py2_str
 from deploy import trained
 from deploy.engine import PackedNetwork
-from deploy.export import export
+from deploy.errors import DeployError
+from deploy.export import export_arrays
 from deploy.stages import not_runnable_reason, read_stages
 from harness.errors import ArgumentParser, UserError, command
 from harness.progress import progress
@@ -28,8 +27,10 @@ def packed_test_function(net: Any) -> Any:
     reason = not_runnable_reason(read_stages(net))
     if reason is not None:
         raise UserError("--engine packed needs a deterministic BinaryNet: %s" % reason)
-    with tempfile.TemporaryDirectory() as folder:
-        packed = PackedNetwork.load(export(net, Path(folder) / "packed.npz").path)
+    try:
+        packed = PackedNetwork.from_arrays(export_arrays(net))
+    except DeployError as error:
+        raise UserError(str(error)) from error
 
     def val_fn(X: np.ndarray, y: np.ndarray) -> Tuple[np.float32, np.float32]:
         scores = packed.forward(X)

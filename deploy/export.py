@@ -93,15 +93,8 @@ def _check_finite(stages: List[Stage]) -> None:
                                       % (type(layer).__name__, param.name))
 
 
-def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
-    """Write ``network`` (the output layer of a network of binary_net / binaryconnect layers) to ``path``.
-
-    A deterministic BinaryNet (MLP or ConvNet, §2.1-§2.3) becomes a file deploy.engine runs exactly. Any other
-    network of binary layers (stochastic binarization, BinaryConnect's batch norm + ReLU) has no ±1 test-time
-    network: the file then holds only each layer's packed sign(W), labelled as not the evaluated network, with
-    the float parameters, and a NotRunnableWarning says why. UserError for anything else.
-    """
-    path = Path(path)
+def export_arrays(network: lasagne.layers.Layer) -> Dict[str, np.ndarray]:
+    """The deploy file's arrays of ``network`` (see ``export``), in memory: PackedNetwork.from_arrays runs them."""
     stages = read_stages(network)
     _check_finite(stages)
     reason = not_runnable_reason(stages)
@@ -117,10 +110,24 @@ def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
         layer.update(_runnable_layer(stage, role) if reason is None
                      else {"sign_W": layout.pack(sign_bits(stage.binary))})
         arrays.update(("layer%d/%s" % (index, key), value) for key, value in layer.items())
+    return arrays
+
+
+def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
+    """Write ``network`` (the output layer of a network of binary_net / binaryconnect layers) to ``path``.
+
+    A deterministic BinaryNet (MLP or ConvNet, §2.1-§2.3) becomes a file deploy.engine runs exactly. Any other
+    network of binary layers (stochastic binarization, BinaryConnect's batch norm + ReLU) has no ±1 test-time
+    network: the file then holds only each layer's packed sign(W), labelled as not the evaluated network, with
+    the float parameters, and a NotRunnableWarning says why. UserError for anything else.
+    """
+    path = Path(path)
+    arrays = export_arrays(network)
     write_npz(path, arrays)
-    if reason is not None:
+    note = str(arrays["note"])
+    if note:
         warnings.warn("%s: %s" % (path, note), NotRunnableWarning, stacklevel=2)
-    return Exported(path, reason is None, note)
+    return Exported(path, not note, note)
 
 
 @command

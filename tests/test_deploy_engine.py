@@ -1,6 +1,9 @@
-"""deploy.engine against Theano's deterministic pass, bit for bit, and its two popcount backends against each other
-and against plain integer arithmetic (docs/EXPORT.md; docs/REPRODUCTION.md §1, §2)."""
+"""deploy.engine against Theano's deterministic pass, bit for bit, and its popcount backends (NumPy; C with every
+kernel this CPU runs, on 1, 2 and 3 threads) against each other and against plain integer arithmetic (docs/EXPORT.md;
+docs/REPRODUCTION.md §1, §2)."""
 import compat  # noqa: F401
+
+import ctypes
 
 import lasagne
 import numpy as np
@@ -11,29 +14,67 @@ import theano.tensor as T
 import deploy_cases as cases
 from binarynet import binary_net
 from deploy import kernels, layout
-from harness.errors import UserError
 from deploy.engine import PackedNetwork, sgemm
-from deploy.export import export
+from deploy.errors import DeployError
+from deploy.export import export, export_arrays
 
 NETWORKS = ["mlp"] + sorted(cases.CONVNETS)
+THREADS = (1, 2, 3)
 
 
-@pytest.mark.parametrize("backend", ["c", "numpy"])
+def every_backend():
+    """NumPy's, then C's with each kernel this CPU runs on each of THREADS, the threads started even for the tests'
+    small products (grain 1)."""
+    yield kernels.NumpyKernels()
+    for kernel in kernels.select("c").available:
+        for threads in THREADS:
+            backend = kernels.select("c", kernel, threads)
+            backend.grain = 1
+            yield backend
+
+
+def _label(backend) -> str:
+    return "%s %s, %d threads" % (backend.name, backend.kernel, backend.threads)
+
+
 @pytest.mark.parametrize("name", NETWORKS)
-def test_every_layer_equals_theano_on_the_planted_edge_cases(name, backend):
+def test_every_layer_equals_theano_on_the_planted_edge_cases_with_every_kernel_and_thread_count(name):
     case = cases.exported(name)
-    network = PackedNetwork.load(case.path, backend=backend)
-    assert network.backend.name == backend
-    outputs = network.layer_outputs(case.X)
-    assert len(outputs) == len(case.hidden) + 1
-    for index, (ours, theirs) in enumerate(zip(outputs, case.hidden)):
-        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), "layer %d" % index
-    assert outputs[-1].dtype == np.float32 and np.array_equal(outputs[-1], case.scores)  # bit for bit
-    # Output units 3 and 7 have the same parameters: their scores tie, often at the top, and both argmaxes take
-    # the first.
-    assert np.array_equal(case.scores[:, 3], case.scores[:, 7])
-    labels = network.predict(case.X)
-    assert np.array_equal(labels, np.argmax(case.scores, axis=1)) and 3 in labels and 7 not in labels
+    network = PackedNetwork.load(case.path)
+    for backend in every_backend():
+        network.backend = backend
+        outputs = network.layer_outputs(case.X)
+        assert len(outputs) == len(case.hidden) + 1
+        for index, (ours, theirs) in enumerate(zip(outputs, case.hidden)):
+            assert ours.shape == theirs.shape and np.array_equal(ours, theirs), (index, _label(backend))
+        assert outputs[-1].dtype == np.float32 and np.array_equal(outputs[-1], case.scores), _label(backend)
+        # Output units 3 and 7 have the same parameters: their scores tie, often at the top, and both argmaxes take
+        # the first.
+        assert np.array_equal(case.scores[:, 3], case.scores[:, 7])
+        labels = network.predict(case.X)
+        assert np.array_equal(labels, np.argmax(case.scores, axis=1)) and 3 in labels and 7 not in labels
+
+
+def test_the_auto_kernel_is_the_fastest_this_cpu_runs_and_the_portable_one_always_runs():
+    backend = kernels.select("c")
+    assert backend.available[0] == "portable" and backend.kernel == backend.available[-1]
+    assert backend.threads == kernels.usable_cpus()
+    with pytest.raises(DeployError, match="kernel must be"):
+        kernels.select("c", "sse9")
+    with pytest.raises(DeployError, match="threads"):
+        kernels.select("c", "auto", 0)
+
+
+def test_from_arrays_runs_the_export_in_memory_as_the_file():
+    case = cases.exported("mlp")
+    network = PackedNetwork.from_arrays(export_arrays(case.case.network))
+    assert np.array_equal(network.forward(case.X), case.scores)
+    with pytest.raises(DeployError, match="not a binarynet-packed"):
+        PackedNetwork.from_arrays({"format": np.array("other")})
+    arrays = dict(export_arrays(case.case.network))
+    del arrays["layer1/threshold"]
+    with pytest.raises(DeployError, match="not a complete"):
+        PackedNetwork.from_arrays(arrays)
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -72,24 +113,29 @@ def _reference_conv(act_bits: np.ndarray, weight_bits: np.ndarray, pad: int) -> 
     return np.einsum("nyxcij,fijc->nyxf", windows, layout.signs(weight_bits, np.int64))
 
 
-@pytest.mark.parametrize("n", [1, 63, 64, 67, 130])
-def test_dense_kernels_equal_each_other_and_plain_arithmetic(n):
+@pytest.mark.parametrize("n, images, units", [(1, 5, 33), (63, 1, 6), (64, 9, 7), (67, 4, 2), (130, 6, 9),
+                                               (600, 7, 257)])
+def test_dense_kernels_equal_each_other_and_plain_arithmetic(n, images, units):
+    """Sizes that leave every micro-kernel's edges (images and units not multiples of 4, words of a partial
+    vector)."""
     rng = np.random.RandomState(n)
-    act, W = rng.rand(5, n) < .5, rng.rand(33, n) < .5
+    act, W = rng.rand(images, n) < .5, rng.rand(units, n) < .5
     expected = _reference_dense(act, W)
-    for backend in (kernels.select("c"), kernels.NumpyKernels()):
-        assert np.array_equal(backend.dense_dot(layout.pack(act), layout.pack(W), n), expected), backend.name
+    for backend in every_backend():
+        assert np.array_equal(backend.dense_dot(layout.pack(act), layout.pack(W), n), expected), _label(backend)
 
 
-@pytest.mark.parametrize("channels, pad, size", [(3, 1, (7, 6)), (67, 1, (5, 4)), (130, 0, (4, 5)), (5, 2, (3, 3))])
-def test_conv_kernels_equal_each_other_and_plain_arithmetic(channels, pad, size):
-    """Padding is skipped by the C kernel and counted separately by NumPy's: both must give the true sums."""
+@pytest.mark.parametrize("channels, pad, size, filters", [(3, 1, (7, 6), 4), (67, 1, (5, 4), 5), (130, 0, (4, 5), 3),
+                                                          (5, 2, (3, 3), 7), (64, 1, (9, 11), 6)])
+def test_conv_kernels_equal_each_other_and_plain_arithmetic(channels, pad, size, filters):
+    """The C kernel pads once with zero words and takes their popcounts off at the border, NumPy's counts them
+    separately: both must give the true sums."""
     rng = np.random.RandomState(channels)
-    act, W = rng.rand(2, size[0], size[1], channels) < .5, rng.rand(4, 3, 3, channels) < .5
+    act, W = rng.rand(2, size[0], size[1], channels) < .5, rng.rand(filters, 3, 3, channels) < .5
     expected = _reference_conv(act, W, pad)
-    for backend in (kernels.select("c"), kernels.NumpyKernels()):
+    for backend in every_backend():
         s = backend.conv_dot(layout.pack(act), layout.pack(W), channels, (pad, pad))
-        assert np.array_equal(s, expected), backend.name
+        assert np.array_equal(s, expected), _label(backend)
 
 
 def test_auto_backend_falls_back_to_numpy_without_a_compiler_and_says_so_once(monkeypatch, capsys):
@@ -99,7 +145,7 @@ def test_auto_backend_falls_back_to_numpy_without_a_compiler_and_says_so_once(mo
     assert kernels.select("auto").name == "numpy"
     message = capsys.readouterr().err
     assert message.count("NumPy fallback") == 1 and "no C compiler" in message
-    with pytest.raises(UserError, match="cannot be built"):
+    with pytest.raises(DeployError, match="cannot be built"):
         kernels.select("c")
 
 
@@ -112,13 +158,13 @@ def test_c_kernel_is_compiled_into_the_cache_folder(monkeypatch, tmp_path):
         kernels.build.cache_clear()
     assert library.parent == tmp_path / "binarized-nets" and library.is_file()
     assert [path.name for path in library.parent.iterdir()] == [library.name]  # no partial files left
-    assert kernels.CKernels(library).dense_dot(layout.pack(np.ones((1, 3), bool)), layout.pack(np.ones((2, 3), bool)),
-                                               3).tolist() == [[3, 3]]
+    ones = layout.pack(np.ones((2, 3), bool))
+    assert kernels.CKernels(ctypes.CDLL(str(library))).dense_dot(ones[:1], ones, 3).tolist() == [[3, 3]]
 
 
 def test_inputs_of_the_wrong_shape_are_refused():
     network = PackedNetwork.load(cases.exported("mlp").path)
-    with pytest.raises(UserError, match="shape"):
+    with pytest.raises(DeployError, match="shape"):
         network.forward(np.zeros((2, 784), np.float32))
 
 

@@ -16,6 +16,7 @@ from binarynet import binary_net
 from deploy import layout
 from harness.errors import UserError
 from deploy.engine import PackedNetwork
+from deploy.errors import DeployError
 from deploy.export import NotRunnableWarning, export
 from deploy.stages import read_stages
 from deploy.thresholds import compile_tail
@@ -209,7 +210,7 @@ def test_binaryconnect_exports_only_its_binary_parts_and_the_engine_refuses_it(t
         assert np.array_equal(bits, (np.float32(1) + first.W.get_value() >= 1).T)
         assert {"mean", "std", "beta", "gamma", "epsilon", "b"} <= {key.split("/")[1] for key in data.files
                                                                      if key.startswith("layer1/")}
-    with pytest.raises(UserError, match="cannot be run: not runnable"):
+    with pytest.raises(DeployError, match="cannot be run: not runnable"):
         PackedNetwork.load(path)
 
 
