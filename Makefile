@@ -55,9 +55,10 @@ test-fast: $(STAMP) ## the test suite without the slow trainings on real data
 	$(PYTHON) -m pytest -m "not slow"
 
 LINTERS := $(VENV)/bin/ruff $(VENV)/bin/hadolint
-lint: $(STAMP) ## ruff (Python) and hadolint (Dockerfile); their tools come with `make setup INSTALL_FLAGS=--lint`
+lint: $(STAMP) ## ruff (Python: lint, import order, format check) and hadolint (Dockerfile); their tools come with `make setup INSTALL_FLAGS=--lint`
 	@for tool in $(LINTERS); do [ -x $$tool ] || { echo "error: $$tool is missing: run \`make setup INSTALL_FLAGS=--lint\`" >&2; exit 1; }; done
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint docker/Dockerfile
 
 selfcheck: $(STAMP) ## versions of the stack, and the GPU Theano sees

@@ -6,15 +6,22 @@ papers' figures: the test error the original README reports, the epochs, and the
 (docs/REPRODUCTION.md §2.7). Standard library only: ``python3 experiments.py make`` prints the make rules of the six
 experiments (the Makefile includes them), so make can read it before anything is installed.
 """
+
 import sys
 from typing import NamedTuple, Optional, Tuple
 
-SMOKE_MNIST = ("--num-epochs 8 --num-units 512 --n-hidden-layers 2 --train-size 20000 --valid-size 5000 "
-               "--test-size 10000 --LR-fin 0.00003")
-SMOKE_CIFAR10 = ("--num-epochs 4 --filters 8 8 16 16 32 32 --num-units 128 --train-size 4000 --valid-size 1000 "
-                 "--test-size 2000 --LR-fin 0.0001")
-SMOKE_SVHN = ("--num-epochs 4 --filters 8 8 16 16 32 32 --num-units 128 --train-size 20000 --valid-size 2000 "
-              "--test-size 5000 --LR-fin 0.0001")
+SMOKE_MNIST = (
+    "--num-epochs 8 --num-units 512 --n-hidden-layers 2 --train-size 20000 --valid-size 5000 "
+    "--test-size 10000 --LR-fin 0.00003"
+)
+SMOKE_CIFAR10 = (
+    "--num-epochs 4 --filters 8 8 16 16 32 32 --num-units 128 --train-size 4000 --valid-size 1000 "
+    "--test-size 2000 --LR-fin 0.0001"
+)
+SMOKE_SVHN = (
+    "--num-epochs 4 --filters 8 8 16 16 32 32 --num-units 128 --train-size 20000 --valid-size 2000 "
+    "--test-size 5000 --LR-fin 0.0001"
+)
 
 
 class Experiment(NamedTuple):
@@ -49,24 +56,96 @@ class Experiment(NamedTuple):
 EXPERIMENTS: Tuple[Experiment, ...] = (
     # name, title, module, settings, network, section, target, data, smoke_flags,
     # test_error (%), epochs, time, cpu_epoch_seconds
-    Experiment("binarynet-mnist", "BinaryNet MNIST", "binarynet.mnist", "MNISTSettings", "build_mlp",
-               "§2.1", "mnist", "download-mnist", SMOKE_MNIST,
-               0.96, 1000, "~6 h TB", 1100.),  # benchmarks.mnist_mlp: 0.9 to 1.9 s per iteration
-    Experiment("binarynet-cifar10", "BinaryNet CIFAR-10", "binarynet.cifar10", "CIFAR10Settings", "build_cnn",
-               "§2.2", "cifar10", "download-cifar10", SMOKE_CIFAR10,
-               11.40, 500, "~23 h TB", 1800.),  # benchmarks.convnet: 1.77 s per iteration
-    Experiment("binarynet-svhn", "BinaryNet SVHN", "binarynet.svhn", "SVHNSettings", "build_cnn",
-               "§2.3", "svhn", "svhn-h5", SMOKE_SVHN,
-               2.80, 200, "~2 days TB", 7500.),  # benchmarks.convnet --dataset svhn: 0.62 s per iteration
-    Experiment("binaryconnect-mnist", "BinaryConnect MNIST", "binaryconnect.mnist", "MNISTSettings", "build_mlp",
-               "§2.4", "bc-mnist", "download-mnist", SMOKE_MNIST,
-               1.15, 250, "~30 min GTX 680", 290.),  # benchmarks.mnist_mlp --num-units 2048: 0.50 s per iteration
-    Experiment("binaryconnect-cifar10", "BinaryConnect CIFAR-10", "binaryconnect.cifar10", "CIFAR10Settings",
-               "build_cnn", "§2.5", "bc-cifar10", "cifar10-whitened", SMOKE_CIFAR10,
-               8.27, 500, "~20 h TB", 1800.),  # as BinaryNet's CIFAR-10 ConvNet (the same layers)
-    Experiment("binaryconnect-svhn", "BinaryConnect SVHN", "binaryconnect.svhn", "SVHNSettings", "build_cnn",
-               "§2.6", "bc-svhn", "svhn-h5 svhn-preprocess", SMOKE_SVHN,
-               2.15, 200, "~2 days TB", 7500.),  # as BinaryNet's SVHN ConvNet
+    Experiment(
+        "binarynet-mnist",
+        "BinaryNet MNIST",
+        "binarynet.mnist",
+        "MNISTSettings",
+        "build_mlp",
+        "§2.1",
+        "mnist",
+        "download-mnist",
+        SMOKE_MNIST,
+        0.96,
+        1000,
+        "~6 h TB",
+        1100.0,
+    ),  # benchmarks.mnist_mlp: 0.9 to 1.9 s per iteration
+    Experiment(
+        "binarynet-cifar10",
+        "BinaryNet CIFAR-10",
+        "binarynet.cifar10",
+        "CIFAR10Settings",
+        "build_cnn",
+        "§2.2",
+        "cifar10",
+        "download-cifar10",
+        SMOKE_CIFAR10,
+        11.40,
+        500,
+        "~23 h TB",
+        1800.0,
+    ),  # benchmarks.convnet: 1.77 s per iteration
+    Experiment(
+        "binarynet-svhn",
+        "BinaryNet SVHN",
+        "binarynet.svhn",
+        "SVHNSettings",
+        "build_cnn",
+        "§2.3",
+        "svhn",
+        "svhn-h5",
+        SMOKE_SVHN,
+        2.80,
+        200,
+        "~2 days TB",
+        7500.0,
+    ),  # benchmarks.convnet --dataset svhn: 0.62 s per iteration
+    Experiment(
+        "binaryconnect-mnist",
+        "BinaryConnect MNIST",
+        "binaryconnect.mnist",
+        "MNISTSettings",
+        "build_mlp",
+        "§2.4",
+        "bc-mnist",
+        "download-mnist",
+        SMOKE_MNIST,
+        1.15,
+        250,
+        "~30 min GTX 680",
+        290.0,
+    ),  # benchmarks.mnist_mlp --num-units 2048: 0.50 s per iteration
+    Experiment(
+        "binaryconnect-cifar10",
+        "BinaryConnect CIFAR-10",
+        "binaryconnect.cifar10",
+        "CIFAR10Settings",
+        "build_cnn",
+        "§2.5",
+        "bc-cifar10",
+        "cifar10-whitened",
+        SMOKE_CIFAR10,
+        8.27,
+        500,
+        "~20 h TB",
+        1800.0,
+    ),  # as BinaryNet's CIFAR-10 ConvNet (the same layers)
+    Experiment(
+        "binaryconnect-svhn",
+        "BinaryConnect SVHN",
+        "binaryconnect.svhn",
+        "SVHNSettings",
+        "build_cnn",
+        "§2.6",
+        "bc-svhn",
+        "svhn-h5 svhn-preprocess",
+        SMOKE_SVHN,
+        2.15,
+        200,
+        "~2 days TB",
+        7500.0,
+    ),  # as BinaryNet's SVHN ConvNet
 )
 
 
@@ -80,8 +159,10 @@ def make_rules() -> str:
     after preparing the data; ARGS go to the training script only."""
     rules = []
     for e in EXPERIMENTS:
-        paper = "prepare the data, train %s with the paper's settings (%d epochs; ARGS adds flags)" % (e.title,
-                                                                                                     e.epochs)
+        paper = "prepare the data, train %s with the paper's settings (%d epochs; ARGS adds flags)" % (
+            e.title,
+            e.epochs,
+        )
         rules += [
             "%s %s: override TRAIN_ARGS := $(ARGS)" % (e.target, e.smoke_target),
             "%s %s: override ARGS :=" % (e.target, e.smoke_target),
@@ -91,8 +172,12 @@ def make_rules() -> str:
             "\t$(call train,%s,%s-smoke,%s $(TRAIN_ARGS))" % (e.module, e.name, e.smoke_flags),
         ]
     targets = " ".join("%s %s" % (e.target, e.smoke_target) for e in EXPERIMENTS)
-    return "\n".join(["# Made by `python3 experiments.py make` from experiments.py: do not edit.",
-                      ".PHONY: " + targets] + rules) + "\n"
+    return (
+        "\n".join(
+            ["# Made by `python3 experiments.py make` from experiments.py: do not edit.", ".PHONY: " + targets] + rules
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

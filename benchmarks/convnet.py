@@ -6,6 +6,7 @@ and the implied seconds per epoch of the paper's setting (docs/REPRODUCTION.md Â
 (e.g. ``--filters 32 32 64 64 128 128 --num-units 256`` for a smaller network). Inputs are random: speed does not
 depend on the pixels. The timing itself is benchmarks.mnist_mlp's.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import time
@@ -47,13 +48,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     epoch_s = batches[0] * train_s + (batches[1] + batches[2]) * val_s
 
     print("device:               %s (floatX=%s)" % (theano.config.device, theano.config.floatX))
-    print("network:              %s ConvNet, filters %s, %d units, batch %d"
-          % (bench.dataset, " ".join(map(str, args.filters)), args.num_units, args.batch_size))
+    print(
+        "network:              %s ConvNet, filters %s, %d units, batch %d"
+        % (bench.dataset, " ".join(map(str, args.filters)), args.num_units, args.batch_size)
+    )
     print("build + compile:      %.1f s" % compile_s)
     print("training iteration:   %.4f s (median of %d)" % (train_s, bench.iterations))
     print("validation batch:     %.4f s" % val_s)
-    print("epoch (estimated):    %.1f s = %d iterations + %d validation + %d test batches"
-          % (epoch_s, batches[0], batches[1], batches[2]))
+    print(
+        "epoch (estimated):    %.1f s = %d iterations + %d validation + %d test batches"
+        % (epoch_s, batches[0], batches[1], batches[2])
+    )
     print("%d epochs (paper):   %.1f h" % (args.num_epochs, args.num_epochs * epoch_s / 3600))
 
 

@@ -6,6 +6,7 @@ The network is a finished run's (``RUN_DIR``) or, without one, the paper-size ML
 (benchmarks.packed). Prints how many first-layer sign bits, score rows and predictions differ, and the time per image
 of both paths.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 from pathlib import Path
@@ -51,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     bits_f, bits_i, scores_f, scores_i = [], [], [], []
     for start in range(0, len(X), 500):
         for net, bits, scores in ((floats, bits_f, scores_f), (integers, bits_i, scores_i)):
-            outputs = net.layer_outputs(X[start:start + 500])
+            outputs = net.layer_outputs(X[start : start + 500])
             bits.append(outputs[0])
             scores.append(outputs[-1])
     bits_f, bits_i = np.concatenate(bits_f), np.concatenate(bits_i)
@@ -59,13 +60,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     differ = bits_f != bits_i
     print("CPU: %s; %s" % (cpu_model(), load()))
     print("network: %s; %d test images" % (what, len(X)))
-    print("first-layer sign bits that differ: %d of %d (%d images, %d units)"
-          % (differ.sum(), differ.size, differ.any(axis=1).sum(), differ.any(axis=0).sum()))
-    print("images whose scores differ: %d; whose predictions differ: %d"
-          % ((scores_f != scores_i).any(axis=1).sum(), (scores_f.argmax(1) != scores_i.argmax(1)).sum()))
+    print(
+        "first-layer sign bits that differ: %d of %d (%d images, %d units)"
+        % (differ.sum(), differ.size, differ.any(axis=1).sum(), differ.any(axis=0).sum())
+    )
+    print(
+        "images whose scores differ: %d; whose predictions differ: %d"
+        % ((scores_f != scores_i).any(axis=1).sum(), (scores_f.argmax(1) != scores_i.argmax(1)).sum())
+    )
     for batch in (1, 100):
         for label, net in (("float32 first layer", floats), ("integer first layer", integers)):
-            ms = best_ms(net.forward, (X[:batch],), 20, 3.) / batch
+            ms = best_ms(net.forward, (X[:batch],), 20, 3.0) / batch
             print("batch %3d  %-20s %8.3f ms/image" % (batch, label, ms))
 
 

@@ -4,6 +4,7 @@ Prints the graph build + compile time, seconds per training iteration (batch 100
 batch, and the implied seconds per epoch of the paper's setting (500 training iterations, then 100
 validation and up to 100 test batches). Inputs are random: speed does not depend on the pixels.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import time
@@ -59,13 +60,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     epoch_s = batches * train_s + 2 * (10000 // args.batch_size) * val_s
 
     print("device:               %s (floatX=%s)" % (theano.config.device, theano.config.floatX))
-    print("network:              784-%s-10, batch %d" % ("-".join([str(args.num_units)] * args.n_hidden_layers),
-                                                       args.batch_size))
+    print(
+        "network:              784-%s-10, batch %d"
+        % ("-".join([str(args.num_units)] * args.n_hidden_layers), args.batch_size)
+    )
     print("build + compile:      %.1f s" % compile_s)
     print("training iteration:   %.4f s (median of %d)" % (train_s, bench.iterations))
     print("validation batch:     %.4f s" % val_s)
-    print("epoch (estimated):    %.1f s = %d iterations + %d validation/test batches"
-          % (epoch_s, batches, 2 * (10000 // args.batch_size)))
+    print(
+        "epoch (estimated):    %.1f s = %d iterations + %d validation/test batches"
+        % (epoch_s, batches, 2 * (10000 // args.batch_size))
+    )
     print("1000 epochs (paper):  %.1f h" % (1000 * epoch_s / 3600))
 
 

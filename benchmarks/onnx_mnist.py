@@ -5,6 +5,7 @@ and run by onnxruntime, beside the packed engine on the same CPU.
 Prints the CPU, the ONNX graph's nodes, how many of 100 random images' scores and labels onnxruntime gives as the
 engine does, and the seconds per image of both at batch 1 and batch 100 (median of repeated calls after a warm-up).
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import os
@@ -61,17 +62,23 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     X = rng.uniform(-1, 1, (100, 1, 28, 28)).astype(np.float32)
     engine, ours = packed.forward(X), run_onnx(X)
-    print("CPU:                     %s, %d cores (onnxruntime %s with its default threads, one per core)"
-          % (cpu_model(), os.cpu_count(), onnxruntime.__version__))
+    print(
+        "CPU:                     %s, %d cores (onnxruntime %s with its default threads, one per core)"
+        % (cpu_model(), os.cpu_count(), onnxruntime.__version__)
+    )
     print("network:                 784-%s-10, random parameters" % "-".join([str(args.num_units)] * 3))
     print("ONNX nodes (%d):         %s" % (len(model.graph.node), " -> ".join(n.op_type for n in model.graph.node)))
-    print("onnxruntime == engine:   scores of %d of %d images bit for bit, labels of %d"
-          % (np.all(ours == engine, axis=1).sum(), len(X), (ours.argmax(1) == engine.argmax(1)).sum()))
+    print(
+        "onnxruntime == engine:   scores of %d of %d images bit for bit, labels of %d"
+        % (np.all(ours == engine, axis=1).sum(), len(X), (ours.argmax(1) == engine.argmax(1)).sum())
+    )
     for batch in (1, 100):
         onnx_s = timed(run_onnx, (X[:batch],), bench.repeats) / batch
         packed_s = timed(packed.forward, (X[:batch],), bench.repeats) / batch
-        print("batch %3d: onnxruntime %8.3f ms/image, packed engine (C) %8.3f ms/image"
-              % (batch, 1e3 * onnx_s, 1e3 * packed_s))
+        print(
+            "batch %3d: onnxruntime %8.3f ms/image, packed engine (C) %8.3f ms/image"
+            % (batch, 1e3 * onnx_s, 1e3 * packed_s)
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ deterministic pass, which binarizes every weight again on each call (what the tr
 inference engine). Before timing, every engine's scores are checked to equal Theano's bit for bit. Parameters are
 random (speed does not depend on them): latent W as initialized, random biases and batch norms.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import os
@@ -29,9 +30,11 @@ from deploy.engine import PackedNetwork
 from deploy.export import export
 from harness.errors import ArgumentParser, command
 
-NETWORKS = {"mnist": lambda: mnist.build_mlp(mnist.MNISTSettings()),
-            "cifar10": lambda: cifar10.build_cnn(cifar10.CIFAR10Settings()),
-            "svhn": lambda: svhn.build_cnn(svhn.SVHNSettings())}
+NETWORKS = {
+    "mnist": lambda: mnist.build_mlp(mnist.MNISTSettings()),
+    "cifar10": lambda: cifar10.build_cnn(cifar10.CIFAR10Settings()),
+    "svhn": lambda: svhn.build_cnn(svhn.SVHNSettings()),
+}
 BATCHES = (1, 100)
 
 
@@ -40,14 +43,19 @@ def randomize(network: lasagne.layers.Layer, rng: np.random.RandomState) -> None
     for layer in lasagne.layers.get_all_layers(network):
         if isinstance(layer, (binary_net.DenseLayer, binary_net.Conv2DLayer)):
             layer.b.set_value(rng.normal(0, 1, layer.b.get_value().shape).astype(np.float32))
-            fan_in = int(np.prod(layer.W.get_value().shape[1:] if isinstance(layer, binary_net.Conv2DLayer)
-                                 else layer.W.get_value().shape[:1]))
+            fan_in = int(
+                np.prod(
+                    layer.W.get_value().shape[1:]
+                    if isinstance(layer, binary_net.Conv2DLayer)
+                    else layer.W.get_value().shape[:1]
+                )
+            )
         if isinstance(layer, binary_net.BatchNormLayer):
             units = layer.beta.get_value().shape[0]
             layer.gamma.set_value(rng.uniform(-2, 2, units).astype(np.float32))
             layer.beta.set_value(rng.normal(0, 1, units).astype(np.float32))
             layer.mean.set_value(rng.normal(0, np.sqrt(fan_in), units).astype(np.float32))
-            layer.inv_std.set_value((rng.uniform(.5, 2, units) / np.sqrt(fan_in)).astype(np.float32))
+            layer.inv_std.set_value((rng.uniform(0.5, 2, units) / np.sqrt(fan_in)).astype(np.float32))
 
 
 class FloatNetwork:
@@ -79,8 +87,9 @@ class FloatNetwork:
                 (kh, kw), (ph, pw) = layer.filter_size, layer.pad
                 padded = np.pad(h, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
                 patches = sliding_window_view(padded, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
-                pre = np.stack([engine.sgemm(np.ascontiguousarray(image).reshape(-1, W.shape[0]), W)
-                                for image in patches]).reshape(patches.shape[:3] + (W.shape[1],))
+                pre = np.stack(
+                    [engine.sgemm(np.ascontiguousarray(image).reshape(-1, W.shape[0]), W) for image in patches]
+                ).reshape(patches.shape[:3] + (W.shape[1],))
             else:
                 flat = (h.transpose(0, 3, 1, 2) if h.ndim == 4 else h).reshape(len(h), -1)
                 pre = engine.sgemm(flat, W)
@@ -128,8 +137,11 @@ def bench(name: str, repeats: int, budget_s: float, backends: Sequence[str]) -> 
     randomize(network, rng)
     input_var = lasagne.layers.get_all_layers(network)[0].input_var
     theano_fn = theano.function([input_var], lasagne.layers.get_output(network, deterministic=True))
-    binary_layers = [layer for layer in lasagne.layers.get_all_layers(network)
-                     if isinstance(layer, (binary_net.DenseLayer, binary_net.Conv2DLayer))]
+    binary_layers = [
+        layer
+        for layer in lasagne.layers.get_all_layers(network)
+        if isinstance(layer, (binary_net.DenseLayer, binary_net.Conv2DLayer))
+    ]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "packed.npz"
         start = time.perf_counter()
@@ -141,8 +153,10 @@ def bench(name: str, repeats: int, budget_s: float, backends: Sequence[str]) -> 
     input_shape = lasagne.layers.get_all_layers(network)[0].shape[1:]
     X = rng.uniform(-1, 1, (max(BATCHES),) + input_shape).astype(np.float32)
     engines = [("float32, weights binarized once", floats.forward)]
-    engines += [("packed %s%s" % (backend, ", %d threads" % net.threads if hasattr(net, "threads") else ""),
-                 net.forward) for backend, net in packed.items()]
+    engines += [
+        ("packed %s%s" % (backend, ", %d threads" % net.threads if hasattr(net, "threads") else ""), net.forward)
+        for backend, net in packed.items()
+    ]
     for batch in BATCHES:
         reference = theano_fn(X[:batch])
         for label, forward in engines:
@@ -152,11 +166,15 @@ def bench(name: str, repeats: int, budget_s: float, backends: Sequence[str]) -> 
     first_mb = binary_layers[0].W.get_value(borrow=True).size / 8e6
     resident_mb = sum(layer.weights.nbytes for layer in next(iter(packed.values())).layers) / 1e6
 
-    print("\n%s: %s binary layers, %.1f M weights, random parameters; export %.0f s; %s"
-          % (name, len(binary_layers), float_mb / 4, export_s, load()))
+    print(
+        "\n%s: %s binary layers, %.1f M weights, random parameters; export %.0f s; %s"
+        % (name, len(binary_layers), float_mb / 4, export_s, load())
+    )
     print("  scores: float32 and packed == Theano's deterministic output, bit for bit (batch 1 and 100)")
-    print("  weights: float32 %.2f MB; packed %.2f MB (%.1f x less); the engine holds %.2f MB (first layer as float32"
-          " for exactness)" % (float_mb, packed_mb + first_mb, float_mb / (packed_mb + first_mb), resident_mb))
+    print(
+        "  weights: float32 %.2f MB; packed %.2f MB (%.1f x less); the engine holds %.2f MB (first layer as float32"
+        " for exactness)" % (float_mb, packed_mb + first_mb, float_mb / (packed_mb + first_mb), resident_mb)
+    )
     for batch in BATCHES:
         figures = [(label, best_ms(forward, (X[:batch],), repeats, budget_s) / batch) for label, forward in engines]
         baseline = figures[0][1]
@@ -164,27 +182,41 @@ def bench(name: str, repeats: int, budget_s: float, backends: Sequence[str]) -> 
         for label, ms in figures:
             versus = "(the baseline)" if label == figures[0][0] else compared(ms, baseline) + " than float32"
             print("  batch %3d  %-40s %9.3f ms/image  %s" % (batch, label, ms, versus))
-        print("  batch %3d  %-40s %9.3f ms/image  (rebinarizes all weights on every call)"
-              % (batch, "Theano's deterministic pass", theano_ms))
+        print(
+            "  batch %3d  %-40s %9.3f ms/image  (rebinarizes all weights on every call)"
+            % (batch, "Theano's deterministic pass", theano_ms)
+        )
     print("  %s" % load())
 
 
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m benchmarks.packed", description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=list(NETWORKS),
-                        help="(default: all three)")
-    parser.add_argument("--repeats", type=positive_int, default=10, help="timed calls per figure, at most "
-                        "(default: 10)")
-    parser.add_argument("--budget", type=float, default=5., help="seconds of timed calls per figure, at most, after "
-                        "the first (default: 5)")
-    parser.add_argument("--backends", nargs="+", choices=("c", "numpy"), default=["c", "numpy"],
-                        help="packed backends to time (default: c numpy)")
+    parser.add_argument(
+        "--networks", nargs="+", choices=sorted(NETWORKS), default=list(NETWORKS), help="(default: all three)"
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=10, help="timed calls per figure, at most (default: 10)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=5.0,
+        help="seconds of timed calls per figure, at most, after the first (default: 5)",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("c", "numpy"),
+        default=["c", "numpy"],
+        help="packed backends to time (default: c numpy)",
+    )
     args = parser.parse_args(argv)
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print("CPU: %s, %s logical CPUs (%s usable); Theano device %s; OpenBLAS threads: %s"
-          % (cpu_model(), os.cpu_count(), affinity, theano.config.device,
-             os.environ.get("OPENBLAS_NUM_THREADS", "all")))
+    print(
+        "CPU: %s, %s logical CPUs (%s usable); Theano device %s; OpenBLAS threads: %s"
+        % (cpu_model(), os.cpu_count(), affinity, theano.config.device, os.environ.get("OPENBLAS_NUM_THREADS", "all"))
+    )
     for name in args.networks:
         bench(name, args.repeats, args.budget, args.backends)
 

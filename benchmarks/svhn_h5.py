@@ -6,6 +6,7 @@ in a scratch folder, builds test, valid and splitted_train from them with the re
 are also computed at full size (73,257 / 531,131 labels), and the figures are extrapolated to the real
 test + valid + splitted_train build (26,032 + 6,000 + 598,388 = 630,420 rows).
 """
+
 import multiprocessing
 import resource
 import shutil
@@ -18,8 +19,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import scipy.io
 
-from datasets import svhn, svhn_h5
 from benchmarks.mnist_mlp import positive_int
+from datasets import svhn, svhn_h5
 from harness.errors import ArgumentParser, command
 from harness.files import Checksum, file_digest
 
@@ -39,12 +40,13 @@ def write_sources(folder: Path, sizes: Dict[str, int]) -> None:
     for name, n in sizes.items():
         labels = (np.arange(n) % svhn.N_CLASSES + 1).astype(np.uint8)
         rng.shuffle(labels)
-        scipy.io.savemat(str(svhn.mat_path(folder, name)), {"X": synthetic_images(rng, n), "y": labels[:, None]},
-                         do_compression=True)
+        scipy.io.savemat(
+            str(svhn.mat_path(folder, name)), {"X": synthetic_images(rng, n), "y": labels[:, None]}, do_compression=True
+        )
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @command
@@ -85,18 +87,28 @@ def main(argv: Optional[List[str]] = None) -> None:
         tracemalloc.stop()
 
         float_mb = rows * svhn.N_FEATURES * 4 / 1e6
-        print("synthetic inputs:    train %d, extra %d, test %d examples (%.0f MB of compressed .mat)"
-              % (args.train, args.extra, args.test, mat_mb))
-        print("built:               test + valid + splitted_train = %d rows = %.0f MB of float32, %.0f MB of h5"
-              % (rows, float_mb, h5_mb))
-        print("build time:          %.1f s = %.0f rows/s = %.0f MB/s of float32 rows (checksums, decompression "
-              "and split included)" % (build_s, rows / build_s, float_mb / build_s))
+        print(
+            "synthetic inputs:    train %d, extra %d, test %d examples (%.0f MB of compressed .mat)"
+            % (args.train, args.extra, args.test, mat_mb)
+        )
+        print(
+            "built:               test + valid + splitted_train = %d rows = %.0f MB of float32, %.0f MB of h5"
+            % (rows, float_mb, h5_mb)
+        )
+        print(
+            "build time:          %.1f s = %.0f rows/s = %.0f MB/s of float32 rows (checksums, decompression "
+            "and split included)" % (build_s, rows / build_s, float_mb / build_s)
+        )
         print("peak RSS:            %.0f MB after imports, %.0f MB after the build" % (before, build_peak))
-        print("full-size row order: splitted_train from 73,257 + 531,131 labels: %.1f s, %.0f MB at its peak"
-              % (order_s, order_mb))
-        print("real build (extrapolated): %d rows, about %.0f s at the same rows/s; peak RSS about %.0f MB "
-              "(this build's peak + the full-size row order)"
-              % (FULL_ROWS, FULL_ROWS * build_s / rows, build_peak + order_mb))
+        print(
+            "full-size row order: splitted_train from 73,257 + 531,131 labels: %.1f s, %.0f MB at its peak"
+            % (order_s, order_mb)
+        )
+        print(
+            "real build (extrapolated): %d rows, about %.0f s at the same rows/s; peak RSS about %.0f MB "
+            "(this build's peak + the full-size row order)"
+            % (FULL_ROWS, FULL_ROWS * build_s / rows, build_peak + order_mb)
+        )
     finally:
         shutil.rmtree(scratch)
 

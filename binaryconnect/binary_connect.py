@@ -22,8 +22,16 @@ import lasagne
 
 from binaryconnect.batch_norm import BatchNormLayer
 from binarynet import binary_net
-from binarynet.binary_net import (Conv2DLayer, DenseLayer, LoopState, binarization, clipping_scaling,
-                                  compute_grads, hard_sigmoid, hinge_targets)
+from binarynet.binary_net import (
+    Conv2DLayer,
+    DenseLayer,
+    LoopState,
+    binarization,
+    clipping_scaling,
+    compute_grads,
+    hard_sigmoid,
+    hinge_targets,
+)
 
 if TYPE_CHECKING:
     from harness.run_folder import RunFolder

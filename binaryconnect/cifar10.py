@@ -22,8 +22,19 @@ from binaryconnect import batch_norm, binary_connect
 from datasets.cifar10_whitened import GCNWhitenedCIFAR10, load_preprocessor
 from harness import run_folder
 from harness.errors import command
-from harness.settings import (Settings, at_most, derived, fixed, flag, learning_rate, moving_average_weight,
-                              parameters_file, positive, rows, size)
+from harness.settings import (
+    Settings,
+    at_most,
+    derived,
+    fixed,
+    flag,
+    learning_rate,
+    moving_average_weight,
+    parameters_file,
+    positive,
+    rows,
+    size,
+)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,18 @@ from binaryconnect import batch_norm, binary_connect
 from datasets.mnist import MNIST
 from harness import run_folder
 from harness.errors import command
-from harness.settings import (Settings, derived, fixed, flag, learning_rate, moving_average_weight, parameters_file,
-                              positive, probability, rows)
+from harness.settings import (
+    Settings,
+    derived,
+    fixed,
+    flag,
+    learning_rate,
+    moving_average_weight,
+    parameters_file,
+    positive,
+    probability,
+    rows,
+)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,18 @@ from binaryconnect.svhn_preprocessing import PREPROCESS_COMMAND, local_root
 from datasets.svhn import SVHN
 from harness import run_folder
 from harness.errors import command
-from harness.settings import (Settings, derived, fixed, flag, learning_rate, moving_average_weight, parameters_file,
-                              positive, rows, size)
+from harness.settings import (
+    Settings,
+    derived,
+    fixed,
+    flag,
+    learning_rate,
+    moving_average_weight,
+    parameters_file,
+    positive,
+    rows,
+    size,
+)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ normalization (§1.8), the loss and its targets (§1.7) and the ``train`` loop (
 script does after building its network: compile the training and test functions as the originals do, then train.
 """
 import compat  # noqa: F401  (must precede theano and lasagne)
+from compat.number_format import py2_str
 
 import sys
 import time
@@ -21,8 +22,6 @@ import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 from theano.scalar.basic import UnaryScalarOp, same_out_nocomplex
 from theano.tensor.elemwise import Elemwise
-
-from compat.number_format import py2_str
 
 if TYPE_CHECKING:
     from harness.run_folder import RunFolder

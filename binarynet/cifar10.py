@@ -20,8 +20,19 @@ from binarynet import binary_net
 from datasets import cifar10
 from harness import run_folder
 from harness.errors import command
-from harness.settings import (Settings, at_most, derived, fixed, flag, learning_rate, moving_average_weight,
-                              parameters_file, positive, rows, size)
+from harness.settings import (
+    Settings,
+    at_most,
+    derived,
+    fixed,
+    flag,
+    learning_rate,
+    moving_average_weight,
+    parameters_file,
+    positive,
+    rows,
+    size,
+)
 
 
 @dataclass(frozen=True)

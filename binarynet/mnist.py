@@ -20,8 +20,17 @@ from binarynet import binary_net
 from datasets.mnist import MNIST
 from harness import run_folder
 from harness.errors import command
-from harness.settings import (Settings, derived, fixed, flag, learning_rate, moving_average_weight, positive,
-                              probability, rows)
+from harness.settings import (
+    Settings,
+    derived,
+    fixed,
+    flag,
+    learning_rate,
+    moving_average_weight,
+    positive,
+    probability,
+    rows,
+)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 Import this package before ``theano`` or ``lasagne`` (``binarynet`` and ``binaryconnect`` do it first
 thing). Each shim names the breakage it fixes; docs/STACK.md has the background.
 """
+
 from compat import numpy_aliases, theano_flags
 
 numpy_aliases.restore()

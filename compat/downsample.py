@@ -3,6 +3,7 @@
 The module is registered again with the one function Lasagne 0.1 calls, ``max_pool_2d``, forwarded to its
 successor ``theano.tensor.signal.pool.pool_2d`` (same operation, renamed arguments).
 """
+
 import sys
 import types
 

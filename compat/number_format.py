@@ -4,6 +4,7 @@ The originals ran on Python 2, whose ``str`` of a float shows 12 significant dig
 ``.0`` on whole numbers, so a 2016 log reads ``18.599999994%`` where Python 3 would print ``18.599999994039536%``.
 Printing the same way lets a log of this project be diffed against a 2016 log; ``log.jsonl`` keeps every digit.
 """
+
 import math
 from numbers import Real
 

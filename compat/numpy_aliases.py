@@ -4,6 +4,7 @@ Theano 1.0.5 still uses them (``getattr(numpy, 'bool')`` when mapping dtypes; ``
 ``get_scalar_constant_value``, where the AttributeError is swallowed and silently breaks constant
 folding: docs/REPRODUCTION.md §4 trap 27). They were plain aliases of the builtins, so they are restored as such.
 """
+
 import numpy
 
 REMOVED_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex, "object": object}

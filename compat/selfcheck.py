@@ -2,11 +2,12 @@
 
 Exits 1 with ``--require-gpu`` when Theano is not on a GPU, saying what usually causes it.
 """
+
+import compat  # noqa: F401  (must precede theano and lasagne)
+
 import platform
 import sys
 from typing import List, Optional
-
-import compat  # noqa: F401  (must precede theano and lasagne)
 
 import lasagne
 import numpy
@@ -15,9 +16,11 @@ import theano.tensor as T
 
 from harness.errors import ArgumentParser, UserError, command
 
-NO_GPU_HELP = ("Theano is not using a GPU. Set THEANO_FLAGS=device=cuda,dnn.enabled=False (the image does), "
-               "start the container with `--gpus all` (NVIDIA Container Toolkit), and check that `nvidia-smi` "
-               "works on the host (NVIDIA driver installed).")
+NO_GPU_HELP = (
+    "Theano is not using a GPU. Set THEANO_FLAGS=device=cuda,dnn.enabled=False (the image does), "
+    "start the container with `--gpus all` (NVIDIA Container Toolkit), and check that `nvidia-smi` "
+    "works on the host (NVIDIA driver installed)."
+)
 
 
 def gpu_name() -> Optional[str]:
@@ -26,7 +29,7 @@ def gpu_name() -> Optional[str]:
         return None
     x = theano.shared(numpy.ones((64, 64), dtype=theano.config.floatX))
     f = theano.function([], T.dot(x, x).sum())
-    if not any("Gpu" in type(node.op).__name__ for node in f.maker.fgraph.toposort()) or f() != 64 ** 3:
+    if not any("Gpu" in type(node.op).__name__ for node in f.maker.fgraph.toposort()) or f() != 64**3:
         return None
     context = theano.gpuarray.type.get_context(None)
     return "%s (%s)" % (getattr(context, "devname", "?"), theano.config.device)
@@ -39,13 +42,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     try:
         import pygpu
+
         pygpu_version = pygpu.__version__
     except ImportError as error:
         pygpu_version = "not importable (%s)" % error
     print("Python   %s (%s)" % (platform.python_version(), sys.executable))
     print("NumPy    %s" % numpy.__version__)
-    print("Theano   %s  device=%s floatX=%s blas.ldflags=%s" % (theano.__version__, theano.config.device,
-                                                               theano.config.floatX, theano.config.blas.ldflags))
+    print(
+        "Theano   %s  device=%s floatX=%s blas.ldflags=%s"
+        % (theano.__version__, theano.config.device, theano.config.floatX, theano.config.blas.ldflags)
+    )
     print("Lasagne  %s" % lasagne.__version__)
     print("pygpu    %s" % pygpu_version)
     gpu = gpu_name()

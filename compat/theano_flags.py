@@ -9,6 +9,7 @@
 A flag the user already gives in ``THEANO_FLAGS`` is left as it is (e.g. ``floatX=float64``).
 Settings in a ``.theanorc`` file are overridden for these two flags only.
 """
+
 import os
 from typing import Dict, MutableMapping
 

@@ -6,6 +6,7 @@ cannot be opened (``device=cuda`` without a driver) is logged with a traceback a
 CPU. :func:`start` imports Theano and turns each into one line and exit status 1 (there is no command around an
 import to do it); a flag Theano does not know, which it ignores, gets one ``warning:`` line.
 """
+
 import contextlib
 import importlib
 import logging
@@ -55,23 +56,36 @@ def start(module: str) -> None:
         except Exception as error:  # Theano raises ValueError, OSError, ImportError... at import
             text = str(error)
             if "compiledir" in text:
-                _fail("Theano cannot make its compile directory (%s): set "
-                      "THEANO_FLAGS=base_compiledir=<a writable folder> (or make $HOME writable)" % text)
-            _fail("Theano cannot start with THEANO_FLAGS=%r (%s: %s): correct or unset THEANO_FLAGS"
-                  % (flags, type(error).__name__, text))
+                _fail(
+                    "Theano cannot make its compile directory (%s): set "
+                    "THEANO_FLAGS=base_compiledir=<a writable folder> (or make $HOME writable)" % text
+                )
+            _fail(
+                "Theano cannot start with THEANO_FLAGS=%r (%s: %s): correct or unset THEANO_FLAGS"
+                % (flags, type(error).__name__, text)
+            )
     for warning in caught:  # a flag Theano does not know: one line; anything else as Python would show it
         text = str(warning.message)
         if "Config key" in text or "does not recognise this flag" in text:
-            print("warning: THEANO_FLAGS=%r: %s%s" % (flags, text, "" if "ignoring" in text else "; Theano ignores it"),
-                  file=sys.stderr, flush=True)
+            print(
+                "warning: THEANO_FLAGS=%r: %s%s" % (flags, text, "" if "ignoring" in text else "; Theano ignores it"),
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     import theano
+
     device = str(theano.config.device)
-    if device.startswith(("cuda", "opencl")) and not getattr(getattr(theano, "gpuarray", None), "pygpu_activated",
-                                                             False):
-        reason = "; ".join(str(record.exc_info[1]) if record.exc_info else record.getMessage()
-                           for record in gpu.records) or "pygpu is not installed"
-        _fail("THEANO_FLAGS asks for device=%s, which cannot be opened (%s): run on a machine with a working GPU "
-              "driver (README: Running on a GPU; in Docker, start the container with `--gpus all`), or remove "
-              "device=%s to compute on the CPU" % (device, reason, device))
+    if device.startswith(("cuda", "opencl")) and not getattr(
+        getattr(theano, "gpuarray", None), "pygpu_activated", False
+    ):
+        reason = (
+            "; ".join(str(record.exc_info[1]) if record.exc_info else record.getMessage() for record in gpu.records)
+            or "pygpu is not installed"
+        )
+        _fail(
+            "THEANO_FLAGS asks for device=%s, which cannot be opened (%s): run on a machine with a working GPU "
+            "driver (README: Running on a GPU; in Docker, start the container with `--gpus all`), or remove "
+            "device=%s to compute on the CPU" % (device, reason, device)
+        )

@@ -6,6 +6,7 @@ bytes 0..255, rows channel-major (1024 R, 1024 G, 1024 B, each 32x32 row-major),
 gives the images; ``y`` the (N, 1) uint8 labels. Every file is checksum-verified before it is unpickled, and
 unpickled with an unpickler that can build nothing but NumPy arrays.
 """
+
 import hashlib
 import pickle
 import tarfile
@@ -15,11 +16,11 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from datasets.fetch import fetch
-from harness.errors import UserError
-from harness.files import Checksum, atomic_output, verify
 from datasets.gcn import global_contrast_normalize
 from datasets.paths import data_root
 from datasets.rows import take_rows
+from harness.errors import UserError
+from harness.files import Checksum, atomic_output, verify
 
 DOWNLOAD_COMMAND = "make download-cifar10"
 FOLDER = "cifar-10-batches-py"
@@ -39,9 +40,11 @@ FILES = {"train": ["data_batch_%d" % i for i in range(1, 6)], "test": ["test_bat
 N_FEATURES, N_CLASSES = 3 * 32 * 32, 10
 
 # What a pickled NumPy array needs, and nothing else: no other callable can be reached from a batch file.
-_ALLOWED_GLOBALS = {("numpy.core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
-                    ("numpy", "ndarray"): np.ndarray,
-                    ("numpy", "dtype"): np.dtype}
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
@@ -51,8 +54,9 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise UserError("refusing to unpickle %s.%s: a CIFAR-10 batch holds only arrays, lists and "
-                               "strings" % (module, name)) from None
+            raise UserError(
+                "refusing to unpickle %s.%s: a CIFAR-10 batch holds only arrays, lists and strings" % (module, name)
+            ) from None
 
 
 def read_batch(path: Path, checksum: Checksum) -> Dict[str, Any]:
@@ -63,8 +67,9 @@ def read_batch(path: Path, checksum: Checksum) -> Dict[str, Any]:
         except UserError:
             raise
         except Exception as error:  # whatever a damaged pickle makes the unpickler raise
-            raise UserError("%s is not a readable pickle (%s): delete it and run `%s`"
-                               % (path, error, DOWNLOAD_COMMAND)) from error
+            raise UserError(
+                "%s is not a readable pickle (%s): delete it and run `%s`" % (path, error, DOWNLOAD_COMMAND)
+            ) from error
 
     def malformed(what: str) -> UserError:
         return UserError("%s is not a CIFAR-10 batch (%s): delete it and run `%s`" % (path, what, DOWNLOAD_COMMAND))
@@ -73,8 +78,10 @@ def read_batch(path: Path, checksum: Checksum) -> Dict[str, Any]:
         raise malformed("no dict with 'data' and 'labels'")
     data, labels = batch["data"], np.asarray(batch["labels"])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != N_FEATURES:
-        raise malformed("'data' is %s %s, expected uint8 (n, %d)"
-                        % (getattr(data, "dtype", type(data).__name__), np.shape(data), N_FEATURES))
+        raise malformed(
+            "'data' is %s %s, expected uint8 (n, %d)"
+            % (getattr(data, "dtype", type(data).__name__), np.shape(data), N_FEATURES)
+        )
     if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
         raise malformed("'labels' is %s %s, expected %d integers" % (labels.dtype, labels.shape, len(data)))
     if len(labels) and not (labels.min() >= 0 and labels.max() < N_CLASSES):
@@ -90,9 +97,15 @@ class CIFAR10:
     slice is taken. ``checksums`` maps file names to their expected digests.
     """
 
-    def __init__(self, which_set: str, start: Optional[int] = None, stop: Optional[int] = None,
-                 gcn: Optional[float] = None, path: Optional[str] = None,
-                 checksums: Dict[str, Checksum] = CHECKSUMS) -> None:
+    def __init__(
+        self,
+        which_set: str,
+        start: Optional[int] = None,
+        stop: Optional[int] = None,
+        gcn: Optional[float] = None,
+        path: Optional[str] = None,
+        checksums: Dict[str, Checksum] = CHECKSUMS,
+    ) -> None:
         if which_set not in FILES:
             raise ValueError("which_set must be 'train' or 'test', not %r" % (which_set,))
         folder = data_root(path) / "cifar10" / FOLDER
@@ -125,8 +138,10 @@ def _unpack(archive: tarfile.TarFile, folder: Path, checksums: Dict[str, Checksu
                 digest.update(block)
                 out.write(block)
             if digest.hexdigest() != checksum.hexdigest:
-                raise UserError("%s in %s has %s %s, expected %s"
-                                   % (name.name, TARBALL, checksum.algorithm, digest.hexdigest(), checksum.hexdigest))
+                raise UserError(
+                    "%s in %s has %s %s, expected %s"
+                    % (name.name, TARBALL, checksum.algorithm, digest.hexdigest(), checksum.hexdigest)
+                )
         written.append(name.name)
     return written
 

@@ -7,6 +7,7 @@ and applied to both sets. Written to ``$PYLEARN2_DATA_PATH/cifar10/pylearn2_gcn_
 pylearn2's pickles, so loading them never runs pickle. The values are platform dependent in their last bits
 (docs/REPRODUCTION.md §5).
 """
+
 import zipfile
 import zlib
 from pathlib import Path
@@ -15,15 +16,15 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from datasets import cifar10
-from harness.errors import ArgumentParser, UserError, command
-from harness.files import PathLike, readable_file, write_npz
 from datasets.paths import data_root
 from datasets.rows import take_rows
 from datasets.zca import ZCA
+from harness.errors import ArgumentParser, UserError, command
+from harness.files import PathLike, readable_file, write_npz
 
 BUILD_COMMAND = "make cifar10-whitened"
 FOLDER = "pylearn2_gcn_whitened"
-GCN_SCALE = 55.
+GCN_SCALE = 55.0
 SETS = ("train", "test")
 
 
@@ -47,8 +48,9 @@ def load_arrays(path: PathLike, expected: Dict[str, str]) -> Dict[str, np.ndarra
         raise UserError("%s is damaged (%s): delete it and run `%s`" % (path, error, BUILD_COMMAND)) from error
     for name, dtype in expected.items():
         if arrays[name].dtype != dtype:
-            raise UserError("%s: %s is %s, expected %s: run `%s`"
-                               % (path, name, arrays[name].dtype, dtype, BUILD_COMMAND))
+            raise UserError(
+                "%s: %s is %s, expected %s: run `%s`" % (path, name, arrays[name].dtype, dtype, BUILD_COMMAND)
+            )
     return arrays
 
 
@@ -59,24 +61,28 @@ class GCNWhitenedCIFAR10:
     set, ``('test')`` the test set; ``X`` (N, 3072) float32, channel-major rows; ``y`` (N, 1) uint8.
     """
 
-    def __init__(self, which_set: str, start: Optional[int] = None, stop: Optional[int] = None,
-                 path: Optional[str] = None) -> None:
+    def __init__(
+        self, which_set: str, start: Optional[int] = None, stop: Optional[int] = None, path: Optional[str] = None
+    ) -> None:
         if which_set not in SETS:
             raise ValueError("which_set must be 'train' or 'test', not %r" % (which_set,))
         file = output_folder(data_root(path)) / (which_set + ".npz")
         arrays = load_arrays(file, {"X": "float32", "y": "uint8"})
         X, y = arrays["X"], arrays["y"]
         if X.ndim != 2 or X.shape[1] != cifar10.N_FEATURES or y.shape != (len(X), 1):
-            raise UserError("%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
-                               % (file, X.shape, y.shape, cifar10.N_FEATURES, BUILD_COMMAND))
+            raise UserError(
+                "%s holds X %s and y %s, expected (N, %d) and (N, 1): run `%s`"
+                % (file, X.shape, y.shape, cifar10.N_FEATURES, BUILD_COMMAND)
+            )
         self.X = take_rows(X, start, stop, str(file), BUILD_COMMAND)
         self.y = take_rows(y, start, stop, str(file), BUILD_COMMAND)
 
 
 def load_preprocessor(path: Optional[str] = None) -> ZCA:
     """The fitted ZCA (pylearn2's ``preprocessor.pkl``: loaded by the script, never applied again)."""
-    arrays = load_arrays(output_folder(data_root(path)) / "preprocessor.npz",
-                         {"mean": "float32", "P": "float32", "inverse": "float32"})
+    arrays = load_arrays(
+        output_folder(data_root(path)) / "preprocessor.npz", {"mean": "float32", "P": "float32", "inverse": "float32"}
+    )
     zca = ZCA()
     zca.mean_, zca.P_, zca.inv_P_ = arrays["mean"], arrays["P"], arrays["inverse"]
     return zca

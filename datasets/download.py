@@ -4,13 +4,14 @@ Every file is checksum-verified and written atomically; rerunning skips what is 
 is locked while downloading: a second download into it (which would share the partial ``.part`` files) is refused,
 naming the first.
 """
+
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from datasets import cifar10, mnist, svhn
+from datasets.paths import data_root
 from harness.errors import ArgumentParser, UserError, command
 from harness.lock import locked
-from datasets.paths import data_root
 
 LOCK = ".lock"  # in the data folder, held while downloading
 
@@ -33,8 +34,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError("cannot make the data folder %s (%s): choose another --data-path or PYLEARN2_DATA_PATH"
-                        % (root, error.strerror)) from None
+        raise UserError(
+            "cannot make the data folder %s (%s): choose another --data-path or PYLEARN2_DATA_PATH"
+            % (root, error.strerror)
+        ) from None
     busy = "%s is in use by another download (%%s): wait for it to end, then rerun" % root
     with locked(root / LOCK, busy):
         for name in names:

@@ -5,6 +5,7 @@ to ``dest`` only after their checksum matched, so a file under its final name is
 mirror can be reached, the error says which file to put where by hand (a copy placed there is verified and used);
 :func:`fetch_all` fetches several and, offline, names every file that is missing in one message.
 """
+
 import os
 import urllib.error
 import urllib.request
@@ -24,23 +25,34 @@ class Unreachable(UserError):
     when some mirror could not be reached is being offline suggested; when every mirror answered with the wrong
     bytes, the (discarded) download is to be retried."""
 
-    def __init__(self, dest: Path, urls: Sequence[str], checksum: Checksum, failures: List[str], fix: str,
-                 mismatches: int = 0) -> None:
+    def __init__(
+        self, dest: Path, urls: Sequence[str], checksum: Checksum, failures: List[str], fix: str, mismatches: int = 0
+    ) -> None:
         self.dest, self.urls, self.checksum = dest, urls, checksum
         self.reasons = "%s from %s" % (dest.name, "; ".join(failures))
         self.offline = mismatches < len(failures)
         if self.offline:
             advice = "Offline? Put the published file %s by hand, then run `%s`: it checks its %s and uses it" % (
-                _placed(self), fix, checksum.algorithm)
+                _placed(self),
+                fix,
+                checksum.algorithm,
+            )
         else:
-            advice = ("The bytes received were not the published file (they were discarded): run `%s` again to "
-                      "download afresh, or put the published file %s by hand" % (fix, _placed(self)))
+            advice = (
+                "The bytes received were not the published file (they were discarded): run `%s` again to "
+                "download afresh, or put the published file %s by hand" % (fix, _placed(self))
+            )
         super().__init__("could not download %s. %s" % (self.reasons, advice))
 
 
 def _placed(error: Unreachable) -> str:
-    return "%s (from %s, %s %s) into %s" % (error.dest.name, error.urls[0], error.checksum.algorithm,
-                                            error.checksum.hexdigest, error.dest.parent)
+    return "%s (from %s, %s %s) into %s" % (
+        error.dest.name,
+        error.urls[0],
+        error.checksum.algorithm,
+        error.checksum.hexdigest,
+        error.dest.parent,
+    )
 
 
 class Wanted(NamedTuple):
@@ -59,7 +71,7 @@ def _download(url: str, part: Path) -> None:
         if start and response.status != 206:  # the server ignored the Range header: start again
             start = 0
         total = start + int(response.headers.get("Content-Length") or 0)
-        progress = Progress("downloading " + part.name[:-len(".part")], max(total, 1) / MB, "MB")
+        progress = Progress("downloading " + part.name[: -len(".part")], max(total, 1) / MB, "MB")
         progress.update(start / MB)
         with open(part, "ab" if start else "wb") as f:
             for block in iter(lambda: response.read(BLOCK), b""):
@@ -74,8 +86,9 @@ def fetch(urls: Sequence[str], dest: Path, checksum: Checksum, fix: str) -> Path
     dest = Path(dest)
     for path in (dest, dest.with_name(dest.name + ".part")):
         if path.exists() and not path.is_file():
-            raise UserError("%s is in the way of the download (not a regular file): remove it, then run `%s`"
-                            % (path, fix))
+            raise UserError(
+                "%s is in the way of the download (not a regular file): remove it, then run `%s`" % (path, fix)
+            )
     if dest.is_file() and file_digest(dest, checksum.algorithm) == checksum.hexdigest:
         print("  %s: present, checksum ok" % dest)
         return dest
@@ -117,8 +130,15 @@ def fetch_all(wanted: Sequence[Wanted], fix: str) -> List[Path]:
         raise unreachable[0]
     if unreachable:
         offline = "Offline? " if any(error.offline for error in unreachable) else ""
-        raise UserError("could not download %d files (%s). %sPut the published files by hand: %s; then run "
-                        "`%s`: it checks their checksums and uses them"
-                        % (len(unreachable), "; ".join(error.reasons for error in unreachable), offline,
-                           "; ".join(map(_placed, unreachable)), fix))
+        raise UserError(
+            "could not download %d files (%s). %sPut the published files by hand: %s; then run "
+            "`%s`: it checks their checksums and uses them"
+            % (
+                len(unreachable),
+                "; ".join(error.reasons for error in unreachable),
+                offline,
+                "; ".join(map(_placed, unreachable)),
+                fix,
+            )
+        )
     return fetched

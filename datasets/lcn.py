@@ -4,13 +4,14 @@ docs/REPRODUCTION.md §3.4).
 pylearn2 compiled a Theano convolution for this; here SciPy convolves directly, accumulating in float64 and rounding
 to float32, so results can differ from the original float32 Theano/GPU arithmetic in the last bits.
 """
+
 from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
 
 KERNEL_SIZE = 7
-SIGMA = 2.
+SIGMA = 2.0
 THRESHOLD = np.float32(1e-4)  # Theano casts the Python float to floatX (float32)
 IMAGE_SHAPE = (32, 32)
 N_CHANNELS = 3
@@ -27,13 +28,13 @@ def gaussian_kernel(size: int = KERNEL_SIZE, sigma: float = SIGMA) -> np.ndarray
     """
     offsets = np.arange(size) - size // 2
     squared_distances = (offsets[:, np.newaxis] ** 2 + offsets[np.newaxis, :] ** 2).astype(np.float64)
-    kernel = (1. / (2 * np.pi * sigma ** 2) * np.exp(-squared_distances / (2. * sigma ** 2))).astype(np.float32)
+    kernel = (1.0 / (2 * np.pi * sigma**2) * np.exp(-squared_distances / (2.0 * sigma**2))).astype(np.float32)
     return kernel / np.sum(kernel)
 
 
 def _blur(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Same-size 2-D convolution of each (H, W) image with ``kernel``, zero padding (Theano 'full' conv cropped)."""
-    return ndimage.convolve(images, kernel[np.newaxis], mode="constant", cval=0.)
+    return ndimage.convolve(images, kernel[np.newaxis], mode="constant", cval=0.0)
 
 
 def lecun_lcn(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
@@ -64,8 +65,9 @@ def lcn_rows(X: np.ndarray, channels: Sequence[int] = FAITHFUL_CHANNELS) -> np.n
     """
     X = np.array(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != N_CHANNELS * IMAGE_SHAPE[0] * IMAGE_SHAPE[1]:
-        raise ValueError("lcn_rows needs rows of %d values, got shape %s"
-                         % (N_CHANNELS * IMAGE_SHAPE[0] * IMAGE_SHAPE[1], X.shape))
+        raise ValueError(
+            "lcn_rows needs rows of %d values, got shape %s" % (N_CHANNELS * IMAGE_SHAPE[0] * IMAGE_SHAPE[1], X.shape)
+        )
     planes = X.reshape((-1, N_CHANNELS) + IMAGE_SHAPE)  # a view: writing a plane writes X
     for channel in channels:
         planes[:, channel] = lecun_lcn(planes[:, channel])

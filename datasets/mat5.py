@@ -7,6 +7,7 @@ real part) or, as MATLAB 7 saves by default, an miCOMPRESSED element holding a z
 element. Only the bytes before a variable's real part are parsed; the data itself is read by the caller at
 the returned offset (uncompressed) or streamed out of the zlib stream by :func:`copy_data`.
 """
+
 import io
 import struct
 import zlib
@@ -21,8 +22,18 @@ from harness.errors import UserError
 HEADER = 128
 MI_MATRIX, MI_COMPRESSED = 14, 15
 MI_DTYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}
-MX_NUMERIC = {6: "double", 7: "single", 8: "int8", 9: "uint8", 10: "int16", 11: "uint16", 12: "int32",
-              13: "uint32", 14: "int64", 15: "uint64"}
+MX_NUMERIC = {
+    6: "double",
+    7: "single",
+    8: "int8",
+    9: "uint8",
+    10: "int16",
+    11: "uint16",
+    12: "int32",
+    13: "uint32",
+    14: "int64",
+    15: "uint64",
+}
 COMPLEX_FLAG = 0x0800
 HEAD_BYTES = 4096  # more than the flags, dimensions, name and data tag of any variable we accept
 BLOCK = 1 << 20
@@ -77,14 +88,16 @@ def _parse_matrix(head: bytes, order: str, source: _File) -> Tuple[str, str, Tup
     _, dims_nbytes, dims_at, pos = _element(head, pos, order, source)
     dims = tuple(int(d) for d in struct.unpack_from(order + "%di" % (dims_nbytes // 4), head, dims_at))
     _, name_nbytes, name_at, pos = _element(head, pos, order, source)
-    name = head[name_at:name_at + name_nbytes].decode("ascii", "replace")
+    name = head[name_at : name_at + name_nbytes].decode("ascii", "replace")
     data_type, data_nbytes, data_at, _ = _element(head, pos, order, source)
     if data_type not in MI_DTYPES:
         raise source.error("stores variable %r as unsupported data type %d" % (name, data_type))
     dtype = np.dtype(order + MI_DTYPES[data_type])
     if data_nbytes != int(np.prod(dims, dtype=np.int64)) * dtype.itemsize:
-        raise source.error("holds %d bytes of variable %r, whose dimensions %s need %d"
-                           % (data_nbytes, name, dims, int(np.prod(dims, dtype=np.int64)) * dtype.itemsize))
+        raise source.error(
+            "holds %d bytes of variable %r, whose dimensions %s need %d"
+            % (data_nbytes, name, dims, int(np.prod(dims, dtype=np.int64)) * dtype.itemsize)
+        )
     return name, mx_class, dims, dtype, data_at
 
 
@@ -105,7 +118,7 @@ def _inflate(f: BinaryIO, offset: int, nbytes: int, skip: int, count: int, sourc
             raise source.error("is corrupt: %s" % error) from error
         pending = stream.unconsumed_tail
         if produced + len(out) > skip:
-            piece = out[max(0, skip - produced):][:count]
+            piece = out[max(0, skip - produced) :][:count]
             count -= len(piece)
             yield piece
         produced += len(out)
@@ -156,8 +169,9 @@ def copy_data(path: Path, array: MatArray, out: BinaryIO, fix: str) -> None:
     with open(path, "rb") as f:
         if array.compressed:
             written = 0
-            for piece in _inflate(f, array.content_offset, array.content_nbytes, array.data_offset,
-                                  array.data_nbytes, source):
+            for piece in _inflate(
+                f, array.content_offset, array.content_nbytes, array.data_offset, array.data_nbytes, source
+            ):
                 out.write(piece)
                 written += len(piece)
             if written < array.data_nbytes:

@@ -3,6 +3,7 @@
 Files: the four uncompressed IDX files in ``$PYLEARN2_DATA_PATH/mnist/``. ``X`` is the (N, 784) float32
 design matrix of pixel/255 in [0, 1], rows in file order; ``y`` the (N, 1) uint8 labels.
 """
+
 import gzip
 from pathlib import Path
 from typing import Dict, Optional
@@ -10,10 +11,10 @@ from typing import Dict, Optional
 import numpy as np
 
 from datasets.fetch import Wanted, fetch_all
-from harness.errors import UserError
-from harness.files import Checksum, atomic_output, verify
 from datasets.paths import data_root
 from datasets.rows import take_rows
+from harness.errors import UserError
+from harness.files import Checksum, atomic_output, verify
 
 DOWNLOAD_COMMAND = "make download-mnist"
 MIRRORS = ("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
@@ -32,8 +33,10 @@ GZ_CHECKSUMS: Dict[str, Checksum] = {
     "t10k-images-idx3-ubyte": Checksum("sha256", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
     "t10k-labels-idx1-ubyte": Checksum("sha256", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
 }
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 
 
@@ -49,8 +52,9 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise UserError("%s has IDX magic %d, expected %d: run `%s`" % (path, fields[0], magic, DOWNLOAD_COMMAND))
     shape = tuple(int(n) for n in fields[1:])
     if len(raw) != header + int(np.prod(shape)):
-        raise UserError("%s holds %d data bytes, its header says %s: run `%s`"
-                           % (path, len(raw) - header, shape, DOWNLOAD_COMMAND))
+        raise UserError(
+            "%s holds %d data bytes, its header says %s: run `%s`" % (path, len(raw) - header, shape, DOWNLOAD_COMMAND)
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -62,9 +66,15 @@ class MNIST:
     expected digests; every file is verified before it is parsed.
     """
 
-    def __init__(self, which_set: str, start: Optional[int] = None, stop: Optional[int] = None,
-                 center: bool = False, path: Optional[str] = None,
-                 checksums: Dict[str, Checksum] = CHECKSUMS) -> None:
+    def __init__(
+        self,
+        which_set: str,
+        start: Optional[int] = None,
+        stop: Optional[int] = None,
+        center: bool = False,
+        path: Optional[str] = None,
+        checksums: Dict[str, Checksum] = CHECKSUMS,
+    ) -> None:
         if which_set not in FILES:
             raise ValueError("which_set must be 'train' or 'test', not %r" % (which_set,))
         folder = data_root(path) / "mnist"
@@ -72,8 +82,9 @@ class MNIST:
         images = read_idx(verify(folder / image_name, checksums[image_name], DOWNLOAD_COMMAND), IMAGE_MAGIC)
         labels = read_idx(verify(folder / label_name, checksums[label_name], DOWNLOAD_COMMAND), LABEL_MAGIC)
         if len(images) != len(labels):
-            raise UserError("%s has %d images but %d labels: run `%s`"
-                               % (folder, len(images), len(labels), DOWNLOAD_COMMAND))
+            raise UserError(
+                "%s has %d images but %d labels: run `%s`" % (folder, len(images), len(labels), DOWNLOAD_COMMAND)
+            )
         X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
         if center:
             X -= X.mean(axis=0)
@@ -90,8 +101,10 @@ def download(root: Path) -> None:
     for name, checksum in CHECKSUMS.items():
         target = folder / name
         if target.exists() and not target.is_file():
-            raise UserError("%s is a folder (or another non-file) where that file belongs: remove it, then run `%s`"
-                            % (target, DOWNLOAD_COMMAND))
+            raise UserError(
+                "%s is a folder (or another non-file) where that file belongs: remove it, then run `%s`"
+                % (target, DOWNLOAD_COMMAND)
+            )
         if target.is_file():
             try:
                 verify(target, checksum, DOWNLOAD_COMMAND)
@@ -99,8 +112,9 @@ def download(root: Path) -> None:
                 continue
             except UserError:
                 pass
-        wanted.append(Wanted([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"),
-                             GZ_CHECKSUMS[name]))
+        wanted.append(
+            Wanted([mirror + name + ".gz" for mirror in MIRRORS], folder / (name + ".gz"), GZ_CHECKSUMS[name])
+        )
     for gz in fetch_all(wanted, DOWNLOAD_COMMAND):
         target = gz.with_suffix("")
         with gzip.open(gz, "rb") as source, atomic_output(target) as out:

@@ -8,6 +8,7 @@ step. An insertion that leaves ``fill*3 >= 2*size`` rebuilds the table at the sm
 4*used (2*used once used > 50,000), re-inserting the old slots in slot order. Iteration walks the slots in
 order. pylearn2 never deletes, so there are no dummy slots to emulate.
 """
+
 from typing import Iterable, Iterator, List
 
 EMPTY = -1

@@ -3,6 +3,7 @@
 File title "SVHN Dataset"; group ``/Data`` (title "Data"); CArrays ``/Data/X`` (N, 3072) "Data values" and
 ``/Data/y`` (N, 10) "Data targets", both Float32 (pylearn2's y atom is Float32 too), blosc level 5.
 """
+
 import contextlib
 import re
 from pathlib import Path
@@ -22,10 +23,12 @@ def create(path: Union[str, Path], n_rows: int, n_features: int = 3072, n_classe
     """Create (truncate) an h5 file with empty ``/Data/X`` and ``/Data/y``; the caller fills and closes it."""
     h5 = tables.open_file(str(path), mode="w", title=TITLE)
     group = h5.create_group(h5.root, "Data", "Data")
-    h5.create_carray(group, "X", atom=tables.Float32Atom(), shape=(n_rows, n_features), title="Data values",
-                     filters=FILTERS)
-    h5.create_carray(group, "y", atom=tables.Float32Atom(), shape=(n_rows, n_classes), title="Data targets",
-                     filters=FILTERS)
+    h5.create_carray(
+        group, "X", atom=tables.Float32Atom(), shape=(n_rows, n_features), title="Data values", filters=FILTERS
+    )
+    h5.create_carray(
+        group, "y", atom=tables.Float32Atom(), shape=(n_rows, n_classes), title="Data targets", filters=FILTERS
+    )
     return h5
 
 
@@ -38,8 +41,10 @@ def writing(path: Union[str, Path]) -> Iterator[None]:
         yield
     except tables.HDF5ExtError as error:
         reason = re.search(r"error message = '([^']*)'", str(error))
-        raise UserError("writing %s failed (HDF5: %s): a full disk is the usual cause: free some space, then rerun "
-                        "the same command" % (path, reason.group(1) if reason else type(error).__name__)) from None
+        raise UserError(
+            "writing %s failed (HDF5: %s): a full disk is the usual cause: free some space, then rerun "
+            "the same command" % (path, reason.group(1) if reason else type(error).__name__)
+        ) from None
 
 
 def data_nodes(h5: tables.File) -> Tuple[tables.CArray, tables.CArray]:

@@ -1,4 +1,5 @@
 """pylearn2's ``start``/``stop`` arguments: which rows of a design matrix a dataset keeps."""
+
 from typing import Optional, Tuple
 
 import numpy as np
@@ -12,8 +13,10 @@ def row_range(n: int, start: Optional[int], stop: Optional[int], source: str, fi
     start = 0 if start is None else start
     stop = n if stop is None else stop
     if not 0 <= start < stop <= n:
-        raise UserError("%s has %d rows, rows %d..%d were asked for: use fewer rows (the --*-size flags), or "
-                        "delete it and run `%s`" % (source, n, start, stop, fix))
+        raise UserError(
+            "%s has %d rows, rows %d..%d were asked for: use fewer rows (the --*-size flags), or "
+            "delete it and run `%s`" % (source, n, start, stop, fix)
+        )
     return start, stop
 
 

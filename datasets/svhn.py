@@ -5,6 +5,7 @@ Raw files: ``train_32x32.mat``, ``test_32x32.mat``, ``extra_32x32.mat`` in ``$PY
 :mod:`datasets.svhn_h5`), whose rows are in pylearn2's order (:func:`row_order`), X raw pixels 0..255 as float32
 in channel-major order, y one-hot float32 with class index = .mat label - 1 (label 10 is digit 0 -> index 9).
 """
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,11 @@ import tables
 
 from datasets import pytables_file
 from datasets.fetch import Wanted, fetch_all
-from harness.errors import UserError
-from harness.files import Checksum, readable_file
 from datasets.paths import data_root
 from datasets.py27_set import Py27IntSet
 from datasets.rows import row_range
+from harness.errors import UserError
+from harness.files import Checksum, readable_file
 
 DOWNLOAD_COMMAND = "make download-svhn"
 BUILD_COMMAND = "make svhn-h5"
@@ -30,11 +31,16 @@ CHECKSUMS: Dict[str, Checksum] = {
     "test": Checksum("md5", "eb5a983be6a315427106f1b164d9cef3"),
     "extra": Checksum("md5", "a93ce644f1a588dc4d68dda5feec44a7"),
 }
-SIZES = {"train": 73257, "test": 26032, "extra": 531131, "train_all": 604388, "splitted_train": 598388,
-         "valid": 6000}
+SIZES = {"train": 73257, "test": 26032, "extra": 531131, "train_all": 604388, "splitted_train": 598388, "valid": 6000}
 # The .mat files each set draws from, in the order pylearn2 concatenates them.
-SOURCES = {"train": ("train",), "test": ("test",), "extra": ("extra",), "train_all": ("extra", "train"),
-           "splitted_train": ("train", "extra"), "valid": ("train", "extra")}
+SOURCES = {
+    "train": ("train",),
+    "test": ("test",),
+    "extra": ("extra",),
+    "train_all": ("extra", "train"),
+    "splitted_train": ("train", "extra"),
+    "valid": ("train", "extra"),
+}
 VALID_PER_CLASS = {"train": 400, "extra": 200}  # examples of each class moved into 'valid'
 SEED = 322
 N_CLASSES = 10
@@ -76,8 +82,10 @@ def split_valid(labels: np.ndarray, per_class: int, rng: np.random.RandomState) 
     for label in range(1, N_CLASSES + 1):
         members = np.nonzero(labels == label)[0]
         if len(members) < per_class:
-            raise UserError("class %d has %d examples, fewer than the %d that go to 'valid': run `%s`"
-                               % (label, len(members), per_class, DOWNLOAD_COMMAND))
+            raise UserError(
+                "class %d has %d examples, fewer than the %d that go to 'valid': run `%s`"
+                % (label, len(members), per_class, DOWNLOAD_COMMAND)
+            )
         rng.shuffle(members)
         chosen.append(members[:per_class])
     valid = Py27IntSet(np.concatenate(chosen).tolist())
@@ -85,8 +93,9 @@ def split_valid(labels: np.ndarray, per_class: int, rng: np.random.RandomState) 
     return np.fromiter(train, np.int64, len(train)), np.fromiter(valid, np.int64, len(valid))
 
 
-def row_order(which_set: str, labels: Mapping[str, np.ndarray],
-              valid_per_class: Mapping[str, int] = VALID_PER_CLASS) -> RowOrder:
+def row_order(
+    which_set: str, labels: Mapping[str, np.ndarray], valid_per_class: Mapping[str, int] = VALID_PER_CLASS
+) -> RowOrder:
     """The rows of ``<which_set>_32x32.h5`` in pylearn2's order (§3.3), from the .mat labels of its sources.
 
     A fresh RandomState(322) per file; 'splitted_train'/'valid' first draw the split (train.mat's 10 class
@@ -114,9 +123,10 @@ def check_layout(h5: tables.File, path: Path, fix: str = BUILD_COMMAND) -> None:
         raise UserError("%s lacks /Data/X or /Data/y: delete it and run `%s`" % (path, fix)) from error
     n = X.shape[0]
     if X.shape != (n, N_FEATURES) or y.shape != (n, N_CLASSES) or X.dtype != np.float32 or y.dtype != np.float32:
-        raise UserError("%s holds X %s %s and y %s %s, expected (N, %d) and (N, %d) float32 (one-hot y): "
-                        "delete it and run `%s`" % (path, X.shape, X.dtype, y.shape, y.dtype, N_FEATURES,
-                                                    N_CLASSES, fix))
+        raise UserError(
+            "%s holds X %s %s and y %s %s, expected (N, %d) and (N, %d) float32 (one-hot y): "
+            "delete it and run `%s`" % (path, X.shape, X.dtype, y.shape, y.dtype, N_FEATURES, N_CLASSES, fix)
+        )
 
 
 def open_h5(file: Path, fix: str = BUILD_COMMAND, mode: str = "r") -> tables.File:
@@ -126,8 +136,10 @@ def open_h5(file: Path, fix: str = BUILD_COMMAND, mode: str = "r") -> tables.Fil
     try:
         h5 = tables.open_file(str(file), mode=mode)
     except (OSError, tables.HDF5ExtError) as error:
-        raise UserError("%s is not a readable h5 file (%s): delete it and run `%s`"
-                        % (file, str(error).splitlines()[0] if str(error) else type(error).__name__, fix)) from None
+        raise UserError(
+            "%s is not a readable h5 file (%s): delete it and run `%s`"
+            % (file, str(error).splitlines()[0] if str(error) else type(error).__name__, fix)
+        ) from None
     try:
         check_layout(h5, file, fix)
     except BaseException:
@@ -150,8 +162,9 @@ def check_data(h5: tables.File, path: Path, fix: str = BUILD_COMMAND, expected_r
         raise UserError("%s is damaged (%s): delete it and run `%s`" % (path, error, fix)) from None
 
 
-def read_rows(file: Path, start: Optional[int] = None, stop: Optional[int] = None,
-              fix: str = BUILD_COMMAND) -> Tuple[np.ndarray, np.ndarray]:
+def read_rows(
+    file: Path, start: Optional[int] = None, stop: Optional[int] = None, fix: str = BUILD_COMMAND
+) -> Tuple[np.ndarray, np.ndarray]:
     """Rows ``start:stop`` (default: all) of an SVHN h5 file's X and y, read whole (every compressed chunk is
     decompressed, so a damaged file is found here); UserErrors name ``fix``."""
     with open_h5(file, fix) as h5:
@@ -172,8 +185,14 @@ class SVHN:
     is ``fix``'s job (``make svhn-h5`` for pylearn2's files, ``make svhn-preprocess`` for the GCN + LCN copies).
     """
 
-    def __init__(self, which_set: str, path: Optional[str] = None, start: Optional[int] = None,
-                 stop: Optional[int] = None, fix: str = BUILD_COMMAND) -> None:
+    def __init__(
+        self,
+        which_set: str,
+        path: Optional[str] = None,
+        start: Optional[int] = None,
+        stop: Optional[int] = None,
+        fix: str = BUILD_COMMAND,
+    ) -> None:
         if which_set not in SOURCES:
             raise ValueError("which_set must be one of %s, not %r" % (sorted(SOURCES), which_set))
         folder = default_folder() if path is None else Path(os.path.expandvars(path))
@@ -183,5 +202,10 @@ class SVHN:
 def download(root: Path) -> None:
     """Fetch train/test/extra_32x32.mat into ``<root>/SVHN/format2/``, verified against their md5."""
     folder = default_folder(str(root))
-    fetch_all([Wanted([URL + mat_path(folder, source).name], mat_path(folder, source), checksum)
-               for source, checksum in CHECKSUMS.items()], DOWNLOAD_COMMAND)
+    fetch_all(
+        [
+            Wanted([URL + mat_path(folder, source).name], mat_path(folder, source), checksum)
+            for source, checksum in CHECKSUMS.items()
+        ],
+        DOWNLOAD_COMMAND,
+    )

@@ -7,6 +7,7 @@ one by one (3072 contiguous bytes each) from the .mat file, or, when the file is
 from an unnamed scratch copy of its decompressed pixels in the h5 folder, which vanishes with the process.
 Each file is written under a temporary name and renamed when complete; existing complete files are kept.
 """
+
 import contextlib
 import os
 import tempfile
@@ -42,8 +43,9 @@ class MatImages:
         out = np.empty((len(indices), svhn.N_FEATURES), np.uint8)
         fd = self._file.fileno()
         for k in np.argsort(indices, kind="stable"):  # in ascending file offsets
-            out[k] = np.frombuffer(os.pread(fd, svhn.N_FEATURES, self._base + svhn.N_FEATURES * int(indices[k])),
-                                   np.uint8)
+            out[k] = np.frombuffer(
+                os.pread(fd, svhn.N_FEATURES, self._base + svhn.N_FEATURES * int(indices[k])), np.uint8
+            )
         return out
 
     def close(self) -> None:
@@ -59,8 +61,10 @@ def open_source(folder: Path, name: str, checksum: Checksum, scratch_dir: Path) 
         raise UserError("%s lacks variable X or y: delete it and run `%s`" % (path, svhn.DOWNLOAD_COMMAND))
     n = X.dims[-1]
     if X.dims != IMAGE_DIMS + (n,) or X.dtype != np.uint8 or y.dims != (n, 1):
-        raise UserError("%s holds X %s %s and y %s, expected (32, 32, 3, N) uint8 and (N, 1): delete it and "
-                           "run `%s`" % (path, X.dims, X.dtype, y.dims, svhn.DOWNLOAD_COMMAND))
+        raise UserError(
+            "%s holds X %s %s and y %s, expected (32, 32, 3, N) uint8 and (N, 1): delete it and "
+            "run `%s`" % (path, X.dims, X.dtype, y.dims, svhn.DOWNLOAD_COMMAND)
+        )
     labels = mat5.read_array(path, y, svhn.DOWNLOAD_COMMAND).ravel()
     if labels.min() < 1 or labels.max() > svhn.N_CLASSES or np.any(labels != np.round(labels)):
         raise UserError("%s has labels outside 1..10: delete it and run `%s`" % (path, svhn.DOWNLOAD_COMMAND))
@@ -82,8 +86,13 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return targets
 
 
-def write_set(target: Path, order: svhn.RowOrder, labels: Mapping[str, np.ndarray],
-              images: Mapping[str, MatImages], progress: Progress) -> None:
+def write_set(
+    target: Path,
+    order: svhn.RowOrder,
+    labels: Mapping[str, np.ndarray],
+    images: Mapping[str, MatImages],
+    progress: Progress,
+) -> None:
     """Write one h5 file, slab by slab; it appears under ``target`` only once complete."""
     n = len(order.index)
     raw = np.empty((pytables_file.SLAB, svhn.N_FEATURES), np.uint8)
@@ -100,7 +109,7 @@ def write_set(target: Path, order: svhn.RowOrder, labels: Mapping[str, np.ndarra
                     mine = np.nonzero(source == k)[0]
                     raw[mine] = images[name].read(index[mine])
                     slab_labels[mine] = labels[name][index[mine]]
-                X[start:stop] = design_rows(raw[:stop - start])
+                X[start:stop] = design_rows(raw[: stop - start])
                 y[start:stop] = one_hot(slab_labels)
                 progress.update(stop - start)
         finally:
@@ -123,8 +132,12 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-def build(folder: Path, which_sets: Sequence[str] = DEFAULT_SETS, checksums: Mapping[str, Checksum] = svhn.CHECKSUMS,
-          valid_per_class: Mapping[str, int] = svhn.VALID_PER_CLASS) -> List[Path]:
+def build(
+    folder: Path,
+    which_sets: Sequence[str] = DEFAULT_SETS,
+    checksums: Mapping[str, Checksum] = svhn.CHECKSUMS,
+    valid_per_class: Mapping[str, int] = svhn.VALID_PER_CLASS,
+) -> List[Path]:
     """Build ``<folder>/h5/<which_set>_32x32.h5`` for each set not already complete; returns their paths."""
     h5_dir = folder / "h5"
     h5_dir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +158,13 @@ def build(folder: Path, which_sets: Sequence[str] = DEFAULT_SETS, checksums: Map
         for which_set in todo:
             order = svhn.row_order(which_set, labels, valid_per_class)
             print("  %s: %d rows -> %s" % (which_set, len(order.index), svhn.h5_path(folder, which_set)), flush=True)
-            write_set(svhn.h5_path(folder, which_set), order, labels, images,
-                      Progress("writing " + which_set, len(order.index), "rows"))
+            write_set(
+                svhn.h5_path(folder, which_set),
+                order,
+                labels,
+                images,
+                Progress("writing " + which_set, len(order.index), "rows"),
+            )
             print("  %s: done" % which_set, flush=True)
     return [svhn.h5_path(folder, which_set) for which_set in which_sets]
 
@@ -156,9 +174,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Build the requested files."""
     parser = ArgumentParser(prog="python -m datasets.svhn_h5", description=__doc__.splitlines()[0])
     parser.add_argument("--data-path", help="data folder (default: $PYLEARN2_DATA_PATH)")
-    parser.add_argument("--sets", nargs="+", choices=sorted(svhn.SOURCES), default=list(DEFAULT_SETS), metavar="SET",
-                        help="which_set values to build, of %s (default: %s)"
-                        % (", ".join(sorted(svhn.SOURCES)), " ".join(DEFAULT_SETS)))
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        choices=sorted(svhn.SOURCES),
+        default=list(DEFAULT_SETS),
+        metavar="SET",
+        help="which_set values to build, of %s (default: %s)"
+        % (", ".join(sorted(svhn.SOURCES)), " ".join(DEFAULT_SETS)),
+    )
     args = parser.parse_args(argv)
     folder = svhn.default_folder(args.data_path)
     print("SVHN h5 files in %s" % (folder / "h5"))

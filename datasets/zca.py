@@ -9,6 +9,7 @@ nor clipped; a non-positive one is an error). pylearn2 warns that the result dif
 may this one: BLAS/LAPACK versions and summation order change the last bits (§5). Not settled: pylearn2's
 matrix products ran through Theano (gemm, possibly on a GPU); here they are NumPy's float32 BLAS calls.
 """
+
 from typing import Optional
 
 import numpy as np
@@ -21,8 +22,13 @@ class ZCA:
     """``ZCA(n_components, n_drop_components, filter_bias, store_inverse)`` as in pylearn2; fitted state in
     ``mean_``, ``P_`` and ``inv_P_`` (pylearn2's attribute names)."""
 
-    def __init__(self, n_components: Optional[int] = None, n_drop_components: Optional[int] = None,
-                 filter_bias: float = 0.1, store_inverse: bool = True) -> None:
+    def __init__(
+        self,
+        n_components: Optional[int] = None,
+        n_drop_components: Optional[int] = None,
+        filter_bias: float = 0.1,
+        store_inverse: bool = True,
+    ) -> None:
         if n_components and n_drop_components:
             raise ValueError("give n_components or n_drop_components, not both")
         self.n_components = n_components
@@ -50,9 +56,9 @@ class ZCA:
             raise ValueError("ZCA.fit: covariance + filter_bias*I has eigenvalue %g <= 0" % eigenvalues.min())
         # eigh sorts ascending: n_components keeps the largest, n_drop_components drops the smallest.
         if self.n_components:
-            eigenvalues, eigenvectors = eigenvalues[-self.n_components:], eigenvectors[:, -self.n_components:]
+            eigenvalues, eigenvectors = eigenvalues[-self.n_components :], eigenvectors[:, -self.n_components :]
         if self.n_drop_components:
-            eigenvalues, eigenvectors = eigenvalues[self.n_drop_components:], eigenvectors[:, self.n_drop_components:]
+            eigenvalues, eigenvectors = eigenvalues[self.n_drop_components :], eigenvectors[:, self.n_drop_components :]
         root = np.sqrt(eigenvalues)
         self.P_ = (eigenvectors * (np.float32(1) / root)) @ eigenvectors.T
         self.inv_P_ = (eigenvectors * root) @ eigenvectors.T if self.store_inverse else None

@@ -6,6 +6,7 @@ Theano calls); every later layer is integer arithmetic on sign bits; each hidden
 pre-activation reaches its threshold; max-pooling takes the integer pre-activations (trap 8); the output
 layer's scores are read from the exported table of Theano's own batch norm outputs.
 """
+
 import zipfile
 from pathlib import Path
 from typing import List, Mapping, NamedTuple, Optional, Tuple, Union
@@ -15,7 +16,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from deploy import kernels, layout, pixels
 from deploy.errors import DeployError
-
 
 FIRST_LAYERS = ("float", "pixels")
 CHUNK = 16  # images per float32 first-layer product
@@ -44,6 +44,7 @@ def _ints(values: np.ndarray) -> Tuple[int, ...]:
 
 def _read_layer(data: Mapping[str, np.ndarray], index: int) -> Layer:
     """Layer ``index`` of the arrays; KeyError where a key its role needs is missing."""
+
     def get(key: str, default: Optional[tuple] = None, needed: bool = True) -> Optional[np.ndarray]:
         name = "layer%d/%s" % (index, key)
         if name in data:
@@ -57,10 +58,20 @@ def _read_layer(data: Mapping[str, np.ndarray], index: int) -> Layer:
     if role == "first":  # unpacked once: float32 ±1 in the layout Theano hands to sgemm
         signs = layout.signs(layout.unpack(weights, fan_in if kind == "dense" else input_shape[0]))
         weights = signs.T if kind == "dense" else signs.transpose(0, 3, 1, 2).reshape(len(signs), -1)
-    return Layer(kind, role, fan_in, input_shape, _ints(get("output_shape")), np.ascontiguousarray(weights),
-                 get("flipped", needed=role != "output"), get("threshold", needed=role != "output"),
-                 get("table", needed=role == "output"), _ints(get("filter_size", (1, 1))),
-                 _ints(get("pad", (0, 0))), _ints(get("pool_size", (1, 1))))
+    return Layer(
+        kind,
+        role,
+        fan_in,
+        input_shape,
+        _ints(get("output_shape")),
+        np.ascontiguousarray(weights),
+        get("flipped", needed=role != "output"),
+        get("threshold", needed=role != "output"),
+        get("table", needed=role == "output"),
+        _ints(get("filter_size", (1, 1))),
+        _ints(get("pad", (0, 0))),
+        _ints(get("pool_size", (1, 1))),
+    )
 
 
 def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,8 +112,9 @@ def _packed_input(layer: Layer, packed: np.ndarray, channels: int) -> np.ndarray
 class PackedNetwork:
     """A runnable deploy file in memory, with its popcount backend (deploy.kernels)."""
 
-    def __init__(self, layers: List[Layer], input_shape: Tuple[int, ...], backend: kernels.Kernels,
-                 first_layer: str = "float") -> None:
+    def __init__(
+        self, layers: List[Layer], input_shape: Tuple[int, ...], backend: kernels.Kernels, first_layer: str = "float"
+    ) -> None:
         if first_layer not in FIRST_LAYERS:
             raise DeployError("first_layer must be one of %s, not %r" % (", ".join(FIRST_LAYERS), first_layer))
         if first_layer == "pixels" and layers[0].kind != "dense":
@@ -111,8 +123,9 @@ class PackedNetwork:
         self.input_shape = input_shape
         self.backend = backend
         self.first_layer = first_layer
-        self._integer_first = (pixels.IntegerFirstLayer(layers[0].weights, layers[0].threshold)
-                               if first_layer == "pixels" else None)
+        self._integer_first = (
+            pixels.IntegerFirstLayer(layers[0].weights, layers[0].threshold) if first_layer == "pixels" else None
+        )
 
     @property
     def threads(self) -> int:
@@ -120,9 +133,15 @@ class PackedNetwork:
         return self.backend.threads
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], backend: str = "auto", kernel: str = "auto",
-                    threads: Optional[int] = None, first_layer: str = "float",
-                    name: str = "the arrays") -> "PackedNetwork":
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        backend: str = "auto",
+        kernel: str = "auto",
+        threads: Optional[int] = None,
+        first_layer: str = "float",
+        name: str = "the arrays",
+    ) -> "PackedNetwork":
         """The network held by ``arrays``: the deploy file's keys and values (docs/EXPORT.md, "File format"), e.g.
         deploy.export.export_arrays(network) or an open np.load of the file. ``backend``: 'auto' (C if it builds,
         else NumPy), 'c' or 'numpy'; ``kernel``: the C popcount kernel, 'auto' (the fastest this CPU runs) or one of
@@ -134,8 +153,10 @@ class PackedNetwork:
             if "format" not in arrays or str(arrays["format"]) != layout.FORMAT:
                 raise DeployError("%s: not a %s file (deploy.export writes them)" % (name, layout.FORMAT))
             if int(arrays["version"]) != layout.VERSION:
-                raise DeployError("%s: format version %d; this engine reads version %d"
-                                  % (name, int(arrays["version"]), layout.VERSION))
+                raise DeployError(
+                    "%s: format version %d; this engine reads version %d"
+                    % (name, int(arrays["version"]), layout.VERSION)
+                )
             if not bool(arrays["runnable"]):
                 raise DeployError("%s cannot be run: %s" % (name, str(arrays["note"])))
             layers = [_read_layer(arrays, index) for index in range(int(arrays["num_layers"]))]
@@ -145,8 +166,14 @@ class PackedNetwork:
         return cls(layers, input_shape, kernels.select(backend, kernel, threads), first_layer)
 
     @classmethod
-    def load(cls, path: Union[str, Path], backend: str = "auto", kernel: str = "auto",
-             threads: Optional[int] = None, first_layer: str = "float") -> "PackedNetwork":
+    def load(
+        cls,
+        path: Union[str, Path],
+        backend: str = "auto",
+        kernel: str = "auto",
+        threads: Optional[int] = None,
+        first_layer: str = "float",
+    ) -> "PackedNetwork":
         """Read a deploy file (allow_pickle=False); the options are from_arrays'. DeployError if the file is not a
         runnable deploy file."""
         try:
@@ -186,9 +213,17 @@ class PackedNetwork:
         """The first stage's packed sign bits from its float32 sums: one sgemm for a dense layer (as Theano's Dot22),
         a convolution's one image at a time anyway (as CorrMM), in chunks of CHUNK images that stay in the cache."""
         chunk = CHUNK if layer.kind == "conv" else max(1, len(X))
-        return np.concatenate([layout.pack(kernels.max_pool(first_preactivation(layer, X[start:start + chunk]),
-                                                            layer.flipped, layer.pool_size) >= layer.threshold)
-                               for start in range(0, len(X), chunk)])
+        return np.concatenate(
+            [
+                layout.pack(
+                    kernels.max_pool(
+                        first_preactivation(layer, X[start : start + chunk]), layer.flipped, layer.pool_size
+                    )
+                    >= layer.threshold
+                )
+                for start in range(0, len(X), chunk)
+            ]
+        )
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """float32 scores (N, classes) of inputs X (N,) + input_shape: Theano's deterministic output."""

@@ -1,6 +1,7 @@
 """``export(network, path)``: a deterministic BinaryNet as one .npz of packed sign bits and integer thresholds
 (docs/EXPORT.md; docs/REPRODUCTION.md §1.1-§1.3, §1.8, §2).
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import warnings
@@ -59,13 +60,18 @@ def _float_parameters(stage: Stage) -> Dict[str, np.ndarray]:
 def _shapes(stage: Stage) -> Dict[str, np.ndarray]:
     """Per-image shapes and, for a convolution, its geometry."""
     output_layer = stage.binary if stage.pool is None else stage.pool
-    arrays = {"kind": np.array("conv" if stage.is_conv else "dense"), "fan_in": np.int64(stage.fan_in),
-              "input_shape": np.array(stage.binary.input_shape[1:], dtype=np.int64),
-              "output_shape": np.array(output_layer.output_shape[1:], dtype=np.int64)}
+    arrays = {
+        "kind": np.array("conv" if stage.is_conv else "dense"),
+        "fan_in": np.int64(stage.fan_in),
+        "input_shape": np.array(stage.binary.input_shape[1:], dtype=np.int64),
+        "output_shape": np.array(output_layer.output_shape[1:], dtype=np.int64),
+    }
     if stage.is_conv:
-        arrays.update(filter_size=np.array(stage.binary.filter_size, dtype=np.int64),
-                      pad=np.array(stage.binary.pad, dtype=np.int64),
-                      pool_size=np.array(stage.pool_size, dtype=np.int64))
+        arrays.update(
+            filter_size=np.array(stage.binary.filter_size, dtype=np.int64),
+            pad=np.array(stage.binary.pad, dtype=np.int64),
+            pool_size=np.array(stage.pool_size, dtype=np.int64),
+        )
     return arrays
 
 
@@ -89,8 +95,10 @@ def _check_finite(stages: List[Stage]) -> None:
         for layer in (stage.binary, stage.norm):
             for param in layer.get_params():
                 if not np.isfinite(param.get_value(borrow=True)).all():
-                    raise UserError("%s.%s holds NaN or infinite values (did training diverge?)"
-                                      % (type(layer).__name__, param.name))
+                    raise UserError(
+                        "%s.%s holds NaN or infinite values (did training diverge?)"
+                        % (type(layer).__name__, param.name)
+                    )
 
 
 def export_arrays(network: lasagne.layers.Layer) -> Dict[str, np.ndarray]:
@@ -98,17 +106,28 @@ def export_arrays(network: lasagne.layers.Layer) -> Dict[str, np.ndarray]:
     stages = read_stages(network)
     _check_finite(stages)
     reason = not_runnable_reason(stages)
-    note = "" if reason is None else ("not runnable with XNOR + popcount: %s. The sign_W arrays are the "
-                                      "deterministic binarization of the latent weights, not the evaluated network."
-                                      % reason)
-    arrays = {"format": np.array(layout.FORMAT), "version": np.int64(layout.VERSION),
-              "runnable": np.bool_(reason is None), "note": np.array(note), "num_layers": np.int64(len(stages)),
-              "input_shape": np.array(stages[0].binary.input_shape[1:], dtype=np.int64)}
+    note = (
+        ""
+        if reason is None
+        else (
+            "not runnable with XNOR + popcount: %s. The sign_W arrays are the "
+            "deterministic binarization of the latent weights, not the evaluated network." % reason
+        )
+    )
+    arrays = {
+        "format": np.array(layout.FORMAT),
+        "version": np.int64(layout.VERSION),
+        "runnable": np.bool_(reason is None),
+        "note": np.array(note),
+        "num_layers": np.int64(len(stages)),
+        "input_shape": np.array(stages[0].binary.input_shape[1:], dtype=np.int64),
+    }
     for index, stage in enumerate(stages):
         role = "first" if index == 0 else "output" if index == len(stages) - 1 else "hidden"
         layer = dict(_shapes(stage), role=np.array(role), **_float_parameters(stage))
-        layer.update(_runnable_layer(stage, role) if reason is None
-                     else {"sign_W": layout.pack(sign_bits(stage.binary))})
+        layer.update(
+            _runnable_layer(stage, role) if reason is None else {"sign_W": layout.pack(sign_bits(stage.binary))}
+        )
         arrays.update(("layer%d/%s" % (index, key), value) for key, value in layer.items())
     return arrays
 
@@ -133,8 +152,10 @@ def export(network: lasagne.layers.Layer, path: Union[str, Path]) -> Exported:
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     """``python -m deploy.export RUN_DIR`` (``make export RUN=...``): the run's best network as a packed file."""
-    parser = ArgumentParser(prog="python -m deploy.export",
-                            description="Export a finished run's best network as packed bits (docs/EXPORT.md).")
+    parser = ArgumentParser(
+        prog="python -m deploy.export",
+        description="Export a finished run's best network as packed bits (docs/EXPORT.md).",
+    )
     trained.add_run_arguments(parser)
     parser.add_argument("--output", type=Path, help="the file to write (default: RUN_DIR/packed.npz)")
     parser.add_argument("--unfinished", action="store_true", help="accept an unfinished run (its best epoch so far)")
@@ -144,8 +165,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotRunnableWarning)  # said plainly below
         exported = export(net, args.output or run.folder / "packed.npz")
-    print("%s: %s, best epoch %d -> %s (%.2f MB)" % (run.folder, run.settings.EXPERIMENT, run.saved.best_epoch,
-                                                      exported.path, exported.path.stat().st_size / 1e6))
+    print(
+        "%s: %s, best epoch %d -> %s (%.2f MB)"
+        % (run.folder, run.settings.EXPERIMENT, run.saved.best_epoch, exported.path, exported.path.stat().st_size / 1e6)
+    )
     if exported.runnable:
         print("runnable with XNOR + popcount: python -m deploy.evaluate %s --engine packed" % run.folder)
     else:

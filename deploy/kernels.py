@@ -12,6 +12,7 @@ The C library holds several popcount kernels (``KERNELS``: portable C, POPCNT, A
 ones the CPU has; ``kernel="auto"`` takes the fastest. It splits each product over ``threads`` threads (by default
 the CPUs this process may use). Every kernel and thread count gives the same integers.
 """
+
 import ctypes
 import functools
 import hashlib
@@ -64,7 +65,7 @@ def max_pool(pre: np.ndarray, flipped: np.ndarray, pool_size: Tuple[int, int]) -
         return pre
     orient = np.where(flipped, -1, 1).astype(pre.dtype)
     images, height, width, channels = pre.shape
-    s = (pre[:, :height - height % ph, :width - width % pw] * orient)
+    s = pre[:, : height - height % ph, : width - width % pw] * orient
     return s.reshape(images, height // ph, ph, width // pw, pw, channels).max(axis=(2, 4)) * orient
 
 
@@ -75,15 +76,16 @@ class NumpyKernels:
     kernel = "numpy"
     threads = 1
 
-    def sign_pack(self, pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray,
-                  pool_size: Tuple[int, int]) -> np.ndarray:
+    def sign_pack(
+        self, pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray, pool_size: Tuple[int, int]
+    ) -> np.ndarray:
         return layout.pack(max_pool(pre, flipped, pool_size) >= threshold)
 
     def dense_dot(self, act: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
         s = np.empty((len(act), len(weights)), dtype=np.int32)
         rows = max(1, CHUNK_BYTES // weights.nbytes)
         for start in range(0, len(act), rows):
-            s[start:start + rows] = n - 2 * _popcounts(act[start:start + rows, None, :] ^ weights[None])
+            s[start : start + rows] = n - 2 * _popcounts(act[start : start + rows, None, :] ^ weights[None])
         return s
 
     def conv_dot(self, act: np.ndarray, weights: np.ndarray, channels: int, pad: Tuple[int, int]) -> np.ndarray:
@@ -109,8 +111,11 @@ class NumpyKernels:
 
 
 _CTYPES = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "void": None}
-_CTYPES.update(("%s%s_t *" % (const, name), np.ctypeslib.ndpointer(dtype=name, flags="C_CONTIGUOUS"))
-               for const in ("", "const ") for name in ("uint64", "int32", "uint8"))
+_CTYPES.update(
+    ("%s%s_t *" % (const, name), np.ctypeslib.ndpointer(dtype=name, flags="C_CONTIGUOUS"))
+    for const in ("", "const ")
+    for name in ("uint64", "int32", "uint8")
+)
 _PROTOTYPE = re.compile(r"^(\w+) (\w+)\((.*)\);$")
 _PARAMETER = re.compile(r"^(.*?)\s*\b\w+$")
 
@@ -149,9 +154,11 @@ class CKernels:
         if kernel == "auto":
             kernel = self.available[-1]
         if kernel not in self.available:
-            raise DeployError("popcount kernel %r: this CPU runs %s" % (kernel, ", ".join(self.available))
-                              if kernel in KERNELS else "kernel must be auto or one of %s, not %r"
-                              % (", ".join(KERNELS), kernel))
+            raise DeployError(
+                "popcount kernel %r: this CPU runs %s" % (kernel, ", ".join(self.available))
+                if kernel in KERNELS
+                else "kernel must be auto or one of %s, not %r" % (", ".join(KERNELS), kernel)
+            )
         self.kernel = kernel
         self.threads = _check_threads(threads)
         self.grain = GRAIN
@@ -163,21 +170,46 @@ class CKernels:
     def dense_dot(self, act: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
         act = np.ascontiguousarray(act)
         s = np.empty((len(act), len(weights)), dtype=np.int32)
-        self._check(self._library.dense_dot(act, weights, len(act), len(weights), weights.shape[1], n, s,
-                                            KERNELS.index(self.kernel), self.threads, self.grain))
+        self._check(
+            self._library.dense_dot(
+                act,
+                weights,
+                len(act),
+                len(weights),
+                weights.shape[1],
+                n,
+                s,
+                KERNELS.index(self.kernel),
+                self.threads,
+                self.grain,
+            )
+        )
         return s
 
-    def sign_pack(self, pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray,
-                  pool_size: Tuple[int, int]) -> np.ndarray:
+    def sign_pack(
+        self, pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray, pool_size: Tuple[int, int]
+    ) -> np.ndarray:
         pre = np.ascontiguousarray(pre, dtype=np.int32)
         images, units = len(pre), pre.shape[-1]
         height, width = pre.shape[1:3] if pre.ndim == 4 else (1, 1)
         shape = (images, height // pool_size[0], width // pool_size[1]) if pre.ndim == 4 else (images,)
         out = np.empty(shape + (layout.words(units),), dtype=np.uint64)
-        self._check(self._library.sign_pack(pre, images, height, width, units, pool_size[0], pool_size[1],
-                                            np.ascontiguousarray(flipped, dtype=np.uint8),
-                                            np.ascontiguousarray(threshold, dtype=np.int32), out, self.threads,
-                                            self.grain))
+        self._check(
+            self._library.sign_pack(
+                pre,
+                images,
+                height,
+                width,
+                units,
+                pool_size[0],
+                pool_size[1],
+                np.ascontiguousarray(flipped, dtype=np.uint8),
+                np.ascontiguousarray(threshold, dtype=np.int32),
+                out,
+                self.threads,
+                self.grain,
+            )
+        )
         return out
 
     def conv_dot(self, act: np.ndarray, weights: np.ndarray, channels: int, pad: Tuple[int, int]) -> np.ndarray:
@@ -185,8 +217,26 @@ class CKernels:
         images, height, width, words = act.shape
         filters, kh, kw, _ = weights.shape
         s = np.empty((images,) + conv_output_size(height, width, (kh, kw), pad) + (filters,), dtype=np.int32)
-        self._check(self._library.conv_dot(act, weights, images, height, width, words, channels, filters, kh, kw,
-                                           pad[0], pad[1], s, KERNELS.index(self.kernel), self.threads, self.grain))
+        self._check(
+            self._library.conv_dot(
+                act,
+                weights,
+                images,
+                height,
+                width,
+                words,
+                channels,
+                filters,
+                kh,
+                kw,
+                pad[0],
+                pad[1],
+                s,
+                KERNELS.index(self.kernel),
+                self.threads,
+                self.grain,
+            )
+        )
         return s
 
 
@@ -224,8 +274,9 @@ def build(compiler: str) -> Path:
         handle, partial = tempfile.mkstemp(suffix=".so", dir=library.parent)
         os.close(handle)
         try:
-            subprocess.run([compiler] + FLAGS + ["-o", partial, str(SOURCE)], check=True, capture_output=True,
-                           text=True)
+            subprocess.run(
+                [compiler] + FLAGS + ["-o", partial, str(SOURCE)], check=True, capture_output=True, text=True
+            )
             os.replace(partial, library)  # atomic: concurrent first uses each build, one file wins
         finally:
             if os.path.exists(partial):
@@ -248,16 +299,20 @@ def select(backend: str = "auto", kernel: str = "auto", threads: Optional[int] =
     compiler = find_compiler()
     try:
         if compiler is None:
-            raise DeployError("no C compiler on the PATH ($CC, cc, gcc or clang); install one (e.g. gcc) for the "
-                              "fast kernel")
+            raise DeployError(
+                "no C compiler on the PATH ($CC, cc, gcc or clang); install one (e.g. gcc) for the fast kernel"
+            )
         library = ctypes.CDLL(str(build(compiler)))
     except (DeployError, subprocess.CalledProcessError, OSError) as error:
         reason = getattr(error, "stderr", None) or str(error)
         if backend == "c":
             raise DeployError("the C popcount kernel cannot be built: %s" % reason.strip()) from error
         if not _fallback_reported:
-            print("deploy: the C popcount kernel cannot be built (%s); using the NumPy fallback, which is slower"
-                  % reason.strip(), file=sys.stderr)
+            print(
+                "deploy: the C popcount kernel cannot be built (%s); using the NumPy fallback, which is slower"
+                % reason.strip(),
+                file=sys.stderr,
+            )
             _fallback_reported = True
         return NumpyKernels()
     return CKernels(library, kernel, threads)

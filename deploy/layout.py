@@ -4,6 +4,7 @@ Sign bits: 1 means +1, 0 means -1. The fan-in axis (the last axis) is packed int
 least significant bit first: element k is bit k % 64 of word k // 64. The padding bits of the last word are 0,
 in weights and in activations alike, so they never count in popcount(a XOR w).
 """
+
 from typing import Tuple
 
 import numpy as np

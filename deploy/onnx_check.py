@@ -4,6 +4,7 @@ Checks the file with onnx's checker and this export's metadata (a damaged or for
 line), prints its metadata and nodes, and runs it on one all-zero image: with onnxruntime, or for the QONNX
 flavour with qonnx's own shape and datatype inference and execution (qonnx.core.onnx_exec), as FINN reads it.
 """
+
 from collections import Counter
 from pathlib import Path
 from typing import Any, List, Optional
@@ -49,6 +50,7 @@ def qonnx_model(model: Any, batch: int) -> Any:
 def run_qonnx(model: Any, X: np.ndarray) -> np.ndarray:
     """The scores by qonnx's own execution (qonnx.core.onnx_exec)."""
     from qonnx.core.onnx_exec import execute_onnx
+
     return execute_onnx(qonnx_model(model, len(X)), {onnx_graph.INPUT: X})[onnx_graph.SCORES]
 
 

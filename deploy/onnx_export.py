@@ -6,6 +6,7 @@ BinaryConnect (§2.4-§2.6): its test-time network is float (stochastic binariza
 weights, §1.1, trap 1; batch norm + ReLU, §1.8), so ``model.onnx`` is a float model, labelled so in its metadata.
 Settings and provenance (run folder, run.json, checksums) go into each model's metadata_props (docs/EXPORT.md).
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import json
@@ -26,25 +27,35 @@ from harness.errors import ArgumentParser, UserError, command
 from harness.files import file_digest
 
 FILES = {"onnx": "model.onnx", "qonnx": "model-qonnx.onnx", onnx_graph.FLOAT_FLAVOUR: "model.onnx"}
-FLOAT_NETWORK = ("BinaryConnect with stochastic binarization: a float network. Its test-time pass uses the "
-                 "real-valued weights W (docs/REPRODUCTION.md §1.1, trap 1) and batch norm + ReLU (§1.8); "
-                 "nothing in it is binary")
-FLOAT_EXACTNESS = ("float32: the scores equal Theano's deterministic pass to float32 rounding (onnxruntime sums "
-                   "its MatMul and Conv in another order)")
+FLOAT_NETWORK = (
+    "BinaryConnect with stochastic binarization: a float network. Its test-time pass uses the "
+    "real-valued weights W (docs/REPRODUCTION.md §1.1, trap 1) and batch norm + ReLU (§1.8); "
+    "nothing in it is binary"
+)
+FLOAT_EXACTNESS = (
+    "float32: the scores equal Theano's deterministic pass to float32 rounding (onnxruntime sums "
+    "its MatMul and Conv in another order)"
+)
 
 
 def provenance(run: trained.Run) -> Dict[str, str]:
     """The run's settings and where the network came from, as metadata_props strings."""
     recorded = manifest.read(run.folder)
     parameters = run.folder / run.settings.save_path
-    return {"experiment": run.settings.EXPERIMENT, "run_folder": str(run.folder.resolve()),
-            "best_epoch": str(run.saved.best_epoch), "epochs_done": str(run.saved.epoch),
-            "settings": json.dumps(recorded["settings"], sort_keys=True),
-            "run_json_sha256": file_digest(run.folder / manifest.NAME, "sha256"),
-            "parameters_file": parameters.name, "parameters_sha256": file_digest(parameters, "sha256"),
-            "logged_test_error_percent": repr(run.saved.loop["test_err"]),
-            "exported_by": json.dumps(manifest.code_revision(), sort_keys=True), "exported_at": manifest.now(),
-            "input": "images: float32 (N,) + input shape, preprocessed as the run's script loads its test set"}
+    return {
+        "experiment": run.settings.EXPERIMENT,
+        "run_folder": str(run.folder.resolve()),
+        "best_epoch": str(run.saved.best_epoch),
+        "epochs_done": str(run.saved.epoch),
+        "settings": json.dumps(recorded["settings"], sort_keys=True),
+        "run_json_sha256": file_digest(run.folder / manifest.NAME, "sha256"),
+        "parameters_file": parameters.name,
+        "parameters_sha256": file_digest(parameters, "sha256"),
+        "logged_test_error_percent": repr(run.saved.loop["test_err"]),
+        "exported_by": json.dumps(manifest.code_revision(), sort_keys=True),
+        "exported_at": manifest.now(),
+        "input": "images: float32 (N,) + input shape, preprocessed as the run's script loads its test set",
+    }
 
 
 def _broadcast(vector: np.ndarray, conv: bool) -> np.ndarray:
@@ -57,14 +68,17 @@ def _float_stage(graph: onnx_graph.Graph, stage: Stage, x: str, first: bool) -> 
     norm (x - mean) * (gamma / (std + epsilon)) + beta and ReLU (§1.8), as binaryconnect.batch_norm computes it."""
     layer = stage.binary
     if not layer.stochastic:
-        raise UserError("%s binarizes deterministically; BinaryConnect's scripts binarize stochastically, which "
-                        "the float export assumes (real-valued W at test time)" % layer)
+        raise UserError(
+            "%s binarizes deterministically; BinaryConnect's scripts binarize stochastically, which "
+            "the float export assumes (real-valued W at test time)" % layer
+        )
     W = layer.W.get_value()
     if stage.is_conv:
         (ph, pw), (kh, kw) = layer.pad, layer.filter_size
         flipped = np.ascontiguousarray(W[:, :, ::-1, ::-1])  # Theano's conv2d is a true convolution (trap 23)
-        x = graph.node("Conv", [x, graph.constant("W", flipped.astype(np.float32))], kernel_shape=[kh, kw],
-                       pads=[ph, pw, ph, pw])
+        x = graph.node(
+            "Conv", [x, graph.constant("W", flipped.astype(np.float32))], kernel_shape=[kh, kw], pads=[ph, pw, ph, pw]
+        )
     else:
         if first or len(layer.input_shape) > 2:
             x = graph.node("Flatten", [x], axis=1)
@@ -82,8 +96,9 @@ def _float_stage(graph: onnx_graph.Graph, stage: Stage, x: str, first: bool) -> 
     if norm.nonlinearity is lasagne.nonlinearities.rectify:
         x = graph.node("Relu", [x])
     elif norm.nonlinearity is not lasagne.nonlinearities.identity:
-        raise UserError("the batch norm of %s applies %r; the ONNX export knows ReLU and the identity"
-                        % (layer, norm.nonlinearity))
+        raise UserError(
+            "the batch norm of %s applies %r; the ONNX export knows ReLU and the identity" % (layer, norm.nonlinearity)
+        )
     return x
 
 
@@ -98,8 +113,14 @@ def binaryconnect_model(network: lasagne.layers.Layer, metadata: Dict[str, str])
         x = _float_stage(graph, stage, x, index == 0)
     graph.nodes[-1].output[0] = onnx_graph.SCORES
     graph.node("ArgMax", [onnx_graph.SCORES], onnx_graph.LABELS, axis=1, keepdims=0)
-    props = dict(metadata, format=onnx_graph.FORMAT, version=onnx_graph.VERSION, flavour=onnx_graph.FLOAT_FLAVOUR,
-                 network=FLOAT_NETWORK, exactness=FLOAT_EXACTNESS)
+    props = dict(
+        metadata,
+        format=onnx_graph.FORMAT,
+        version=onnx_graph.VERSION,
+        flavour=onnx_graph.FLOAT_FLAVOUR,
+        network=FLOAT_NETWORK,
+        exactness=FLOAT_EXACTNESS,
+    )
     return graph.model(stages[0].binary.input_shape[1:], stages[-1].binary.output_shape[1], props)
 
 
@@ -111,8 +132,10 @@ def export_onnx(network: lasagne.layers.Layer, folder: Path, metadata: Dict[str,
     with tempfile.TemporaryDirectory() as scratch:
         packed = PackedNetwork.load(export(network, Path(scratch) / "packed.npz").path, backend="numpy")
     props = dict(metadata, network="BinaryNet, deterministic: ±1 weights and ±1 hidden activations (§1.1-§1.3)")
-    return [onnx_graph.save(onnx_graph.binarynet_model(packed, flavour, props), folder / FILES[flavour])
-            for flavour in onnx_graph.FLAVOURS]
+    return [
+        onnx_graph.save(onnx_graph.binarynet_model(packed, flavour, props), folder / FILES[flavour])
+        for flavour in onnx_graph.FLAVOURS
+    ]
 
 
 @command

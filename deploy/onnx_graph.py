@@ -7,6 +7,7 @@ pre' >= threshold: GreaterOrEqual + Where in plain ONNX (ONNX's Sign(0) is 0, no
 BIPOLAR output in the QONNX flavour (FINN's node, also ">="). The output stage gathers the scores from the
 exported table of Theano's batch norm outputs at the integer pre-activation, as the engine does.
 """
+
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -56,11 +57,13 @@ class Graph:
         self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(self, op: str, inputs: Sequence[str], output: Optional[str] = None, domain: str = "",
-             **attributes: Any) -> str:
+    def node(
+        self, op: str, inputs: Sequence[str], output: Optional[str] = None, domain: str = "", **attributes: Any
+    ) -> str:
         output = output or self.name(op.lower())
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [output], name=self.name(op), domain=domain,
-                                                     **attributes))
+        self.nodes.append(
+            self.onnx.helper.make_node(op, list(inputs), [output], name=self.name(op), domain=domain, **attributes)
+        )
         return output
 
     def model(self, input_shape: Sequence[int], classes: int, metadata: Dict[str, str], qonnx: bool = False) -> Any:
@@ -69,10 +72,15 @@ class Graph:
         helper, tensor = self.onnx.helper, self.onnx.TensorProto
         batch = 1 if qonnx else "N"
         graph = helper.make_graph(
-            self.nodes, "binarized_net",
+            self.nodes,
+            "binarized_net",
             [helper.make_tensor_value_info(INPUT, tensor.FLOAT, [batch] + list(input_shape))],
-            [helper.make_tensor_value_info(SCORES, tensor.FLOAT, [batch, classes]),
-             helper.make_tensor_value_info(LABELS, tensor.INT64, [batch])], self.initializers)
+            [
+                helper.make_tensor_value_info(SCORES, tensor.FLOAT, [batch, classes]),
+                helper.make_tensor_value_info(LABELS, tensor.INT64, [batch]),
+            ],
+            self.initializers,
+        )
         opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid(QONNX_DOMAIN, 1)] if qonnx else [])
         model = helper.make_model(graph, opset_imports=opsets, producer_name="binarized-nets deploy.onnx_export")
         model.ir_version = IR_VERSION
@@ -85,8 +93,11 @@ def _sign_weights(layer: Layer) -> np.ndarray:
     (as in the file), so that the product is the oriented pre-activation s' (z' for the first layer)."""
     if layer.role == "first":  # the engine unpacked these at load: (fan_in, units) or (units, C*kh*kw)
         weights = layer.weights
-        return weights if layer.kind == "dense" else weights.reshape((len(weights), layer.input_shape[0])
-                                                                      + layer.filter_size)
+        return (
+            weights
+            if layer.kind == "dense"
+            else weights.reshape((len(weights), layer.input_shape[0]) + layer.filter_size)
+        )
     if layer.kind == "dense":
         return layout.signs(layout.unpack(layer.weights, layer.fan_in)).T.copy()
     return layout.signs(layout.unpack(layer.weights, layer.input_shape[0])).transpose(0, 3, 1, 2).copy()
@@ -119,26 +130,39 @@ def _stage(graph: Graph, layer: Layer, x: str, qonnx: bool) -> str:
         return _scores(graph, layer, pre)
     threshold = layer.threshold.astype(np.float32)  # int32 thresholds are exact in float32 (|s| <= n < 2^24)
     if qonnx:
-        out = graph.node("MultiThreshold", [pre, graph.constant("threshold", threshold.reshape(-1, 1))],
-                         domain=QONNX_DOMAIN, out_dtype="BIPOLAR", out_scale=2.0, out_bias=-1.0)
+        out = graph.node(
+            "MultiThreshold",
+            [pre, graph.constant("threshold", threshold.reshape(-1, 1))],
+            domain=QONNX_DOMAIN,
+            out_dtype="BIPOLAR",
+            out_scale=2.0,
+            out_bias=-1.0,
+        )
         graph.bipolar.append(out)
         return out
     shaped = threshold if layer.kind == "dense" else threshold.reshape(1, -1, 1, 1)
     positive = graph.node("GreaterOrEqual", [pre, graph.constant("threshold", shaped)])
-    return graph.node("Where", [positive, graph.constant("plus_one", np.float32(1)),
-                                graph.constant("minus_one", np.float32(-1))])
+    return graph.node(
+        "Where", [positive, graph.constant("plus_one", np.float32(1)), graph.constant("minus_one", np.float32(-1))]
+    )
 
 
 def _scores(graph: Graph, layer: Layer, s: str) -> str:
     """table[u, (s + n) / 2] by one Gather from the flattened table: index s/2 + (n/2 + u (n + 1)), exact in
     float32 (an integer below 2^24), then the first of equal maxima as the label (ArgMax, as Theano's)."""
     units, width = layer.table.shape
-    if units * width >= 2 ** 24:
-        raise UserError("the output table has %d entries; the ONNX export indexes it in float32 (< 2^24)"
-                        % (units * width))
-    offsets = (np.float32(layer.fan_in / 2) + np.arange(units, dtype=np.float32) * np.float32(width))
-    index = graph.node("Add", [graph.node("Mul", [s, graph.constant("half", np.float32(0.5))]),
-                               graph.constant("table_offset", offsets.astype(np.float32))])
+    if units * width >= 2**24:
+        raise UserError(
+            "the output table has %d entries; the ONNX export indexes it in float32 (< 2^24)" % (units * width)
+        )
+    offsets = np.float32(layer.fan_in / 2) + np.arange(units, dtype=np.float32) * np.float32(width)
+    index = graph.node(
+        "Add",
+        [
+            graph.node("Mul", [s, graph.constant("half", np.float32(0.5))]),
+            graph.constant("table_offset", offsets.astype(np.float32)),
+        ],
+    )
     index = graph.node("Cast", [index], to=graph.onnx.TensorProto.INT64)
     scores = graph.node("Gather", [graph.constant("table", layer.table.reshape(-1)), index], SCORES, axis=0)
     graph.node("ArgMax", [scores], LABELS, axis=1, keepdims=0)
@@ -155,10 +179,16 @@ def binarynet_model(network: PackedNetwork, flavour: str, metadata: Dict[str, st
     for layer in network.layers:
         x = _stage(graph, layer, x, flavour == "qonnx")
     classes = network.layers[-1].table.shape[0]
-    props = dict(metadata, format=FORMAT, version=VERSION, flavour=flavour, tie_rule=TIE_RULE,
-                 exactness="scores bit for bit those of deploy.engine.PackedNetwork where the first layer's float32 "
-                           "sums round as its sgemm's (always for inputs exact in float32 sums); every later "
-                           "stage is integer-valued arithmetic, exact")
+    props = dict(
+        metadata,
+        format=FORMAT,
+        version=VERSION,
+        flavour=flavour,
+        tie_rule=TIE_RULE,
+        exactness="scores bit for bit those of deploy.engine.PackedNetwork where the first layer's float32 "
+        "sums round as its sgemm's (always for inputs exact in float32 sums); every later "
+        "stage is integer-valued arithmetic, exact",
+    )
     model = graph.model(network.input_shape, classes, props, qonnx=flavour == "qonnx")
     if flavour == "qonnx":
         _annotate_bipolar(model, graph.bipolar)
@@ -170,8 +200,9 @@ def _annotate_bipolar(model: Any, names: List[str]) -> None:
     onnx = onnx_module()
     for name in names:
         annotation = onnx.TensorAnnotation(tensor_name=name)
-        annotation.quant_parameter_tensor_names.append(onnx.StringStringEntryProto(key="finn_datatype",
-                                                                                   value="BIPOLAR"))
+        annotation.quant_parameter_tensor_names.append(
+            onnx.StringStringEntryProto(key="finn_datatype", value="BIPOLAR")
+        )
         model.graph.quantization_annotation.append(annotation)
 
 
@@ -187,6 +218,7 @@ def fixed_batch(model: Any, size: int) -> Any:
 def save(model: Any, path: Union[str, Path]) -> Path:
     """Write ``model`` atomically (harness.files)."""
     from harness.files import atomic_output
+
     with atomic_output(path) as f:
         f.write(model.SerializeToString())
     return Path(path)
@@ -196,21 +228,24 @@ def read_model(path: Union[str, Path]) -> Any:
     """A model written by this export, checked by onnx's checker; UserError for anything else."""
     onnx = onnx_module()
     from harness.files import readable_file
+
     path = readable_file(path, "make export-onnx RUN=...")
     try:
         model = onnx.load_model(str(path))
         onnx.checker.check_model(model)
     except Exception as error:  # protobuf's DecodeError, onnx's ValidationError: the file is not a sound model
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise UserError("%s is not a valid ONNX model (%s): export it again with make export-onnx RUN=..."
-                        % (path, reason[:200])) from None
+        raise UserError(
+            "%s is not a valid ONNX model (%s): export it again with make export-onnx RUN=..." % (path, reason[:200])
+        ) from None
     props = {entry.key: entry.value for entry in model.metadata_props}
     if props.get("format") != FORMAT:
-        raise UserError("%s is an ONNX model but not one of this project's exports (no metadata format=%s): "
-                        "make export-onnx RUN=... writes them" % (path, FORMAT))
+        raise UserError(
+            "%s is an ONNX model but not one of this project's exports (no metadata format=%s): "
+            "make export-onnx RUN=... writes them" % (path, FORMAT)
+        )
     if props.get("version") != VERSION:
-        raise UserError("%s has export version %s; this code reads version %s" % (path, props.get("version"),
-                                                                                VERSION))
+        raise UserError("%s has export version %s; this code reads version %s" % (path, props.get("version"), VERSION))
     return model
 
 

@@ -8,6 +8,7 @@ z' >= threshold is then decided exactly, 255 z' >= 255 * threshold (the float64 
 threshold). Theano sums the rounded float32 x_j instead, rounding again as it adds; where its sum and the exact one
 fall on two sides of a threshold, the two paths differ (benchmarks.integer_first_layer counts where).
 """
+
 import numpy as np
 
 from deploy import layout
@@ -25,7 +26,7 @@ def scaled(k: np.ndarray) -> np.ndarray:
 def scaled_rgb(k: np.ndarray) -> np.ndarray:
     """Pixel values k (0..255) as the CIFAR-10 and SVHN scripts scale them (binarynet/cifar10.py, svhn.py):
     float32(float32(2 / 255) * k) - 1."""
-    return np.float32(2. / LEVELS) * np.asarray(k).astype(np.float32) - np.float32(1)
+    return np.float32(2.0 / LEVELS) * np.asarray(k).astype(np.float32) - np.float32(1)
 
 
 def scale(k: np.ndarray) -> np.ndarray:
@@ -37,8 +38,10 @@ def levels(X: np.ndarray) -> np.ndarray:
     """The pixel values k of inputs X = scaled(k): uint8, same shape. DeployError if X is not such an input."""
     k = np.rint((np.asarray(X, dtype=np.float64) + 1) * (LEVELS / 2))
     if k.size and (k.min() < 0 or k.max() > LEVELS or not np.array_equal(scaled(k), X)):
-        raise DeployError("the exact integer first layer takes 8-bit pixels scaled as 2 * (k / 255) - 1 (the MNIST "
-                          "scripts' inputs); these inputs are not")
+        raise DeployError(
+            "the exact integer first layer takes 8-bit pixels scaled as 2 * (k / 255) - 1 (the MNIST "
+            "scripts' inputs); these inputs are not"
+        )
     return k.astype(np.uint8)
 
 

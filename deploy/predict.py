@@ -6,6 +6,7 @@ Images: PNG (or any format Pillow reads), grayscale for a one-channel network, R
 one image per row. Pixels 0..255 are scaled as the training scripts scale them (deploy.pixels). Prints one line per
 image: the file (with the image's index for IDX), the class, and its score.
 """
+
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -31,17 +32,20 @@ def read_images(path: Path, shape: Tuple[int, ...]) -> np.ndarray:
         try:
             from PIL import Image, UnidentifiedImageError
         except ImportError:
-            raise UserError("reading %s needs Pillow (Debian: apt-get install python3-pil; or pip install Pillow)"
-                            % path) from None
+            raise UserError(
+                "reading %s needs Pillow (Debian: apt-get install python3-pil; or pip install Pillow)" % path
+            ) from None
         try:
             with Image.open(path) as image:
                 values = np.asarray(image.convert("L" if shape[0] == 1 else "RGB"))
         except (UnidentifiedImageError, OSError) as error:
             raise UserError("%s is neither an IDX image file nor an image Pillow reads (%s)" % (path, error)) from None
-        images = (values[None, None] if values.ndim == 2 else values.transpose(2, 0, 1)[None])
+        images = values[None, None] if values.ndim == 2 else values.transpose(2, 0, 1)[None]
     if images.shape[1:] != tuple(shape):
-        raise UserError("%s holds images of %s (channels, rows, columns); the network takes %s: resize them first"
-                        % (path, "x".join(map(str, images.shape[1:])), "x".join(map(str, shape))))
+        raise UserError(
+            "%s holds images of %s (channels, rows, columns); the network takes %s: resize them first"
+            % (path, "x".join(map(str, images.shape[1:])), "x".join(map(str, shape)))
+        )
     return images
 
 
@@ -49,18 +53,22 @@ def read_images(path: Path, shape: Tuple[int, ...]) -> np.ndarray:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m deploy.predict", description=__doc__.splitlines()[0])
     trained.add_run_arguments(parser, "a run folder holding packed.npz (make export)")
-    parser.add_argument("--images", nargs="+", type=Path, required=True, metavar="FILE",
-                        help="PNG or IDX image files")
+    parser.add_argument("--images", nargs="+", type=Path, required=True, metavar="FILE", help="PNG or IDX image files")
     parser.add_argument("--model", type=Path, help="a packed file (default: RUN_DIR/packed.npz)")
     parser.add_argument("--backend", choices=kernels.BACKENDS, default="auto", help="popcount backend (default: auto)")
     parser.add_argument("--threads", type=int, help="threads of the C kernel (default: the usable CPUs)")
-    parser.add_argument("--first-layer", choices=FIRST_LAYERS, default="float",
-                        help="float (Theano's scores, bit for bit; default) or pixels (exact integers, docs/EXPORT.md)")
+    parser.add_argument(
+        "--first-layer",
+        choices=FIRST_LAYERS,
+        default="float",
+        help="float (Theano's scores, bit for bit; default) or pixels (exact integers, docs/EXPORT.md)",
+    )
     args = parser.parse_args(argv)
     model = args.model or trained.chosen_folder(args) / "packed.npz"
     if not model.is_file():
-        raise UserError("%s does not exist: run `make export RUN=%s` first, or pass --model FILE"
-                        % (model, model.parent))
+        raise UserError(
+            "%s does not exist: run `make export RUN=%s` first, or pass --model FILE" % (model, model.parent)
+        )
     try:
         network = PackedNetwork.load(model, args.backend, threads=args.threads, first_layer=args.first_layer)
         for path in args.images:

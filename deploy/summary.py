@@ -6,6 +6,7 @@ batch norm). Memory: "stored" counts every parameter as the float32 it is traine
 ±1 copy of the weights Theano's test pass builds from W on every call; "packed" 1 bit per binary weight plus
 the 32-bit parameters. A multiply-accumulate is binary when both its input and its weight are ±1 at test time.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 from typing import List, NamedTuple, Optional, Tuple
@@ -102,13 +103,22 @@ def layer_stats(network: lasagne.layers.Layer) -> List[LayerStats]:
         stochastic = is_binary and layer.stochastic
         macs = _macs(layer) if isinstance(layer, BINARY_LAYERS) else 0
         binary_mac = is_binary and not stochastic and _has_sign_inputs(layer)
-        rows.append(LayerStats(
-            name=layer.name or "%d" % index, kind=_kind(layer), output_shape=tuple(layer.output_shape[1:]),
-            input_bits=(1 if _has_sign_inputs(layer) else 32) if isinstance(layer, BINARY_LAYERS) else None,
-            binary_params=binary, float_params=other, stored_bytes=FLOAT_BYTES * (binary + other),
-            Wb_bytes=0 if stochastic else FLOAT_BYTES * binary, packed_bytes=binary / 8 + FLOAT_BYTES * other,
-            binary_macs=macs if binary_mac else 0, float_macs=0 if binary_mac else macs,
-            float_weights_at_test=stochastic))
+        rows.append(
+            LayerStats(
+                name=layer.name or "%d" % index,
+                kind=_kind(layer),
+                output_shape=tuple(layer.output_shape[1:]),
+                input_bits=(1 if _has_sign_inputs(layer) else 32) if isinstance(layer, BINARY_LAYERS) else None,
+                binary_params=binary,
+                float_params=other,
+                stored_bytes=FLOAT_BYTES * (binary + other),
+                Wb_bytes=0 if stochastic else FLOAT_BYTES * binary,
+                packed_bytes=binary / 8 + FLOAT_BYTES * other,
+                binary_macs=macs if binary_mac else 0,
+                float_macs=0 if binary_mac else macs,
+                float_weights_at_test=stochastic,
+            )
+        )
     return rows
 
 
@@ -128,43 +138,104 @@ def summary(network: lasagne.layers.Layer) -> str:
     as float32 / as Theano's float32 Wb / packed, binary and float MACs per image; then the totals."""
     rows = layer_stats(network)
     total = totals(rows)
-    header = ("%-4s %-22s %-12s %5s %10s %8s %10s %10s %10s %12s %12s"
-              % ("", "Layer", "Outputs", "In", "1-bit", "32-bit", "Memory kB", "", "", "Binary", "Float"))
-    header2 = ("%-4s %-22s %-12s %5s %10s %8s %10s %10s %10s %12s %12s"
-               % ("", "", "", "bits", "params", "params", "stored", "Wb", "packed", "MACs", "MACs"))
+    header = "%-4s %-22s %-12s %5s %10s %8s %10s %10s %10s %12s %12s" % (
+        "",
+        "Layer",
+        "Outputs",
+        "In",
+        "1-bit",
+        "32-bit",
+        "Memory kB",
+        "",
+        "",
+        "Binary",
+        "Float",
+    )
+    header2 = "%-4s %-22s %-12s %5s %10s %8s %10s %10s %10s %12s %12s" % (
+        "",
+        "",
+        "",
+        "bits",
+        "params",
+        "params",
+        "stored",
+        "Wb",
+        "packed",
+        "MACs",
+        "MACs",
+    )
     line = "-" * len(header)
     body = []
     for row in rows:
         mark = "*" if row.float_weights_at_test else ""
-        body.append("%-4s %-22s %-12s %5s %10d %8d %10.2f %10s %10.2f %12d %12d" % (
-            row.name, row.kind + mark, "x".join(map(str, row.output_shape)),
-            "-" if row.input_bits is None else row.input_bits, row.binary_params, row.float_params,
-            row.stored_bytes / 1e3, "%.2f" % (row.Wb_bytes / 1e3) if not row.float_weights_at_test else "-",
-            row.packed_bytes / 1e3, row.binary_macs, row.float_macs))
-    body.append("%-4s %-22s %-12s %5s %10d %8d %10.2f %10.2f %10.2f %12d %12d" % (
-        "", "Total", "", "", total.binary_params, total.float_params, total.stored_bytes / 1e3,
-        total.Wb_bytes / 1e3, total.packed_bytes / 1e3, total.binary_macs, total.float_macs))
-    lines = [line, header, header2, line] + body[:-1] + [line, body[-1], line,
-             "Total params                      %s (1-bit %s, 32-bit %s)" % (
-                 _count(total.binary_params + total.float_params), _count(total.binary_params),
-                 _count(total.float_params)),
-             "Memory, float32 as stored         %.2f kB" % (total.stored_bytes / 1e3),
-             "Memory, packed (1-bit weights)    %.2f kB" % (total.packed_bytes / 1e3),
-             "Compression ratio of memory       %.2f x" % total.compression_ratio,
-             "MACs per image                    %s (binary %s, float %s)" % (
-                 _count(total.binary_macs + total.float_macs), _count(total.binary_macs), _count(total.float_macs)),
-             "Ratio of MACs that are binary     %.4f" % total.binary_mac_fraction]
+        body.append(
+            "%-4s %-22s %-12s %5s %10d %8d %10.2f %10s %10.2f %12d %12d"
+            % (
+                row.name,
+                row.kind + mark,
+                "x".join(map(str, row.output_shape)),
+                "-" if row.input_bits is None else row.input_bits,
+                row.binary_params,
+                row.float_params,
+                row.stored_bytes / 1e3,
+                "%.2f" % (row.Wb_bytes / 1e3) if not row.float_weights_at_test else "-",
+                row.packed_bytes / 1e3,
+                row.binary_macs,
+                row.float_macs,
+            )
+        )
+    body.append(
+        "%-4s %-22s %-12s %5s %10d %8d %10.2f %10.2f %10.2f %12d %12d"
+        % (
+            "",
+            "Total",
+            "",
+            "",
+            total.binary_params,
+            total.float_params,
+            total.stored_bytes / 1e3,
+            total.Wb_bytes / 1e3,
+            total.packed_bytes / 1e3,
+            total.binary_macs,
+            total.float_macs,
+        )
+    )
+    lines = (
+        [line, header, header2, line]
+        + body[:-1]
+        + [
+            line,
+            body[-1],
+            line,
+            "Total params                      %s (1-bit %s, 32-bit %s)"
+            % (
+                _count(total.binary_params + total.float_params),
+                _count(total.binary_params),
+                _count(total.float_params),
+            ),
+            "Memory, float32 as stored         %.2f kB" % (total.stored_bytes / 1e3),
+            "Memory, packed (1-bit weights)    %.2f kB" % (total.packed_bytes / 1e3),
+            "Compression ratio of memory       %.2f x" % total.compression_ratio,
+            "MACs per image                    %s (binary %s, float %s)"
+            % (_count(total.binary_macs + total.float_macs), _count(total.binary_macs), _count(total.float_macs)),
+            "Ratio of MACs that are binary     %.4f" % total.binary_mac_fraction,
+        ]
+    )
     if any(row.float_weights_at_test for row in rows):
-        lines.append("* stochastic binarization: test time multiplies by the float32 latent W (trap 1), so its "
-                     "MACs are float and 'packed' is sign(W), not the evaluated network")
+        lines.append(
+            "* stochastic binarization: test time multiplies by the float32 latent W (trap 1), so its "
+            "MACs are float and 'packed' is sign(W), not the evaluated network"
+        )
     return "\n".join(lines)
 
 
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     """``python -m deploy.summary RUN_DIR`` (``make summary RUN=...``): the table of a run's network."""
-    parser = ArgumentParser(prog="python -m deploy.summary",
-                            description="Per-layer bits, memory and multiply-accumulates of a run's network.")
+    parser = ArgumentParser(
+        prog="python -m deploy.summary",
+        description="Per-layer bits, memory and multiply-accumulates of a run's network.",
+    )
     trained.add_run_arguments(parser)
     run = trained.open_run(trained.chosen_folder(parser.parse_args(argv)), finished=False)
     print("%s: %s" % (run.folder, run.settings.EXPERIMENT))

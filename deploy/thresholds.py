@@ -11,6 +11,7 @@ sign's ``1 +`` merged with ``+ beta``, multiplications left to right), and g++ -
 Every tail is monotone in ``pre`` (each float32 step is a correctly rounded monotone operation, and max-pooling
 commutes with a monotone function), so its sign output is a step: +1 from a threshold on, or up to one.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 from typing import Callable, Tuple
@@ -20,14 +21,14 @@ import numpy as np
 import theano
 import theano.tensor as T
 
-from harness.errors import UserError
 from deploy.layout import valid_taps
 from deploy.stages import Stage
+from harness.errors import UserError
 
 ELEMENTS_PER_CALL = 1 << 22
 # The first layer's float32 pre-activation is searched in [-SEARCH_LIMIT, SEARCH_LIMIT]: |pre| <= fan_in for
 # inputs in [-1, 1], and the limit leaves room for any input scale without overflowing the batch norm.
-SEARCH_LIMIT = np.float32(2. ** 32)
+SEARCH_LIMIT = np.float32(2.0**32)
 
 
 def compile_tail(stage: Stage) -> theano.compile.Function:
@@ -38,8 +39,7 @@ def compile_tail(stage: Stage) -> theano.compile.Function:
     activation = pre
     if layer.b is not None:  # as Lasagne's DenseLayer / Conv2DLayer add the bias
         activation = activation + layer.b.dimshuffle(("x", 0, "x", "x") if stage.is_conv else ("x", 0))
-    output = lasagne.layers.get_output(stage.last, inputs={layer: layer.nonlinearity(activation)},
-                                       deterministic=True)
+    output = lasagne.layers.get_output(stage.last, inputs={layer: layer.nonlinearity(activation)}, deterministic=True)
     return theano.function([pre], output)
 
 
@@ -52,11 +52,12 @@ def tail_function(stage: Stage) -> Callable[[np.ndarray], np.ndarray]:
         results = []
         rows = max(1, ELEMENTS_PER_CALL // (values.shape[1] * window[0] * window[1]))
         for start in range(0, len(values), rows):
-            chunk = values[start:start + rows].astype(theano.config.floatX)
+            chunk = values[start : start + rows].astype(theano.config.floatX)
             if stage.is_conv:  # every pixel of a pooling window holds the value: the pooled value is the value
                 chunk = np.ascontiguousarray(np.broadcast_to(chunk[:, :, None, None], chunk.shape + window))
             results.append(np.asarray(compiled(chunk)).reshape(len(chunk), -1))
         return np.concatenate(results)
+
     return f
 
 
@@ -76,7 +77,7 @@ def reachable_sums(stage: Stage) -> np.ndarray:
 def _signs(f: Callable[[np.ndarray], np.ndarray], values: np.ndarray, stage: Stage) -> np.ndarray:
     """f(values) as int8 ±1, refusing anything else (NaN or a non-sign output)."""
     out = f(values)
-    if not np.isin(out, (-1., 1.)).all():
+    if not np.isin(out, (-1.0, 1.0)).all():
         raise UserError("%s: the sign activation gave values other than ±1 (non-finite parameters?)" % stage.binary)
     return out.astype(np.int8)
 
@@ -108,7 +109,7 @@ def integer_thresholds(stage: Stage) -> Tuple[np.ndarray, np.ndarray]:
 def _keys(x: np.ndarray) -> np.ndarray:
     """float32 -> int64, order preserving (-0.0 just below +0.0)."""
     bits = np.asarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
-    return np.where(bits < 0, -(bits & 0x7fffffff) - 1, bits)
+    return np.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)
 
 
 def _floats(keys: np.ndarray) -> np.ndarray:
@@ -153,6 +154,4 @@ def output_table(stage: Stage) -> np.ndarray:
     it; the engine looks its scores up at column (s + n) / 2, bit for bit the deterministic network's output."""
     candidates = reachable_sums(stage)
     units = stage.norm.beta.get_value(borrow=True).shape[0]
-    return np.ascontiguousarray(tail_function(stage)(np.repeat(candidates[:, None], units, axis=1)).T,
-                                dtype=np.float32)
-
+    return np.ascontiguousarray(tail_function(stage)(np.repeat(candidates[:, None], units, axis=1)).T, dtype=np.float32)

@@ -6,6 +6,7 @@ RUN=...``); without a folder they take the newest finished run under ``--runs`` 
 run of one of the six experiments, an unfinished run, or parameters that are not the checkpoint's are refused with a
 UserError saying what to do.
 """
+
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import argparse
@@ -28,13 +29,21 @@ from harness.errors import UserError
 from harness.settings import Settings
 
 
-
 def add_run_arguments(parser: argparse.ArgumentParser, what: str = "a finished run folder") -> None:
     """The folder argument of the deploy commands: ``RUN_DIR`` (optional) and ``--runs``."""
-    parser.add_argument("run_dir", type=Path, nargs="?", metavar="RUN_DIR",
-                        help="%s (default: the newest finished run under --runs)" % what)
-    parser.add_argument("--runs", type=Path, default=Path(os.environ.get("RUNS") or "runs"),
-                        help="where to look for that run (default: $RUNS, or runs)")
+    parser.add_argument(
+        "run_dir",
+        type=Path,
+        nargs="?",
+        metavar="RUN_DIR",
+        help="%s (default: the newest finished run under --runs)" % what,
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path(os.environ.get("RUNS") or "runs"),
+        help="where to look for that run (default: $RUNS, or runs)",
+    )
 
 
 def chosen_folder(args: argparse.Namespace) -> Path:
@@ -60,8 +69,10 @@ def newest_finished(runs: Path) -> Path:
         if finished and named:
             found.append((log.stat().st_mtime, folder))
     if not found:
-        raise UserError("no finished run under %s: name a run folder (make ... RUN=folder), or make one first "
-                        "(e.g. `make mnist-smoke`)" % runs)
+        raise UserError(
+            "no finished run under %s: name a run folder (make ... RUN=folder), or make one first "
+            "(e.g. `make mnist-smoke`)" % runs
+        )
     return max(found)[1]
 
 
@@ -80,8 +91,10 @@ def open_run(folder: Path, data_path: Optional[str] = None, finished: bool = Tru
     recorded = manifest.read(folder)
     experiment = experiments.by_name(recorded["experiment"])
     if experiment is None:
-        raise UserError("%s is a run of %r, not of one of the six experiments (%s)"
-                        % (folder, recorded["experiment"], ", ".join(e.name for e in experiments.EXPERIMENTS)))
+        raise UserError(
+            "%s is a run of %r, not of one of the six experiments (%s)"
+            % (folder, recorded["experiment"], ", ".join(e.name for e in experiments.EXPERIMENTS))
+        )
     script = importlib.import_module(experiment.module)
     values = dict(recorded["settings"], data_path=data_path, output_dir=str(folder))
     try:
@@ -92,9 +105,11 @@ def open_run(folder: Path, data_path: Optional[str] = None, finished: bool = Tru
     if saved is None:
         raise UserError("%s has no checkpoint: the run has not finished an epoch yet" % folder)
     if finished and saved.epoch < settings.num_epochs:
-        raise UserError("%s is unfinished (epoch %d of %d): rerun its training command to finish it, or pass "
-                        "--unfinished to use its best epoch so far (epoch %d)"
-                        % (folder, saved.epoch, settings.num_epochs, saved.best_epoch))
+        raise UserError(
+            "%s is unfinished (epoch %d of %d): rerun its training command to finish it, or pass "
+            "--unfinished to use its best epoch so far (epoch %d)"
+            % (folder, saved.epoch, settings.num_epochs, saved.best_epoch)
+        )
     return Run(folder, script, settings, saved)
 
 
@@ -109,19 +124,24 @@ def load_best_parameters(run: Run, net: lasagne.layers.Layer) -> None:
     path = run.folder / run.settings.save_path
     repair = run.settings.command_line()
     if not path.is_file():
-        raise UserError("%s is missing: rerun its training command, which rebuilds it from the checkpoint: `%s`"
-                        % (path, repair))
+        raise UserError(
+            "%s is missing: rerun its training command, which rebuilds it from the checkpoint: `%s`" % (path, repair)
+        )
     if not is_saved_file(path, run.saved.saved_params):
-        raise UserError("%s is not the parameters file of the checkpoint in %s (damaged, or the run was stopped "
-                        "between the two writes): rerun its training command, which rebuilds it from the "
-                        "checkpoint: `%s`" % (path, run.folder, repair))
+        raise UserError(
+            "%s is not the parameters file of the checkpoint in %s (damaged, or the run was stopped "
+            "between the two writes): rerun its training command, which rebuilds it from the "
+            "checkpoint: `%s`" % (path, run.folder, repair)
+        )
     params = lasagne.layers.get_all_params(net)
     with np.load(path, allow_pickle=False) as saved:
         values = [saved["arr_%d" % i] for i in range(len(saved.files))]
     shapes = [param.get_value(borrow=True).shape for param in params]
     if [value.shape for value in values] != shapes:
-        raise UserError("%s holds %d arrays that do not fit the network of its run.json (%d parameters)"
-                        % (path, len(values), len(params)))
+        raise UserError(
+            "%s holds %d arrays that do not fit the network of its run.json (%d parameters)"
+            % (path, len(values), len(params))
+        )
     lasagne.layers.set_all_param_values(net, values)
 
 
@@ -135,6 +155,9 @@ def trained_network(run: Run) -> lasagne.layers.Layer:
 def test_set(run: Run) -> Any:
     """The run's test set as its script loads it (the training and validation sets, unused here, cut to one
     batch so that they cost nothing)."""
-    one_batch = {name: run.settings.batch_size for name in ("train_size", "train_set_size", "valid_size")
-                 if hasattr(run.settings, name)}
+    one_batch = {
+        name: run.settings.batch_size
+        for name in ("train_size", "train_set_size", "valid_size")
+        if hasattr(run.settings, name)
+    }
     return run.script.load(dataclasses.replace(run.settings, **one_batch))[2]

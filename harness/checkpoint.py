@@ -12,6 +12,7 @@ Reading happens in two steps so that nothing is compiled for a run that cannot r
 (before loading data) compares the settings and reads and checks every array; :meth:`Saved.restore` (after
 compiling) checks every array against the shared variables before it assigns any.
 """
+
 import contextlib
 import json
 import sys
@@ -93,14 +94,25 @@ class Saved:
         ``np.random`` state; returns the loop's variables."""
         names = [str(var) for var in shared]
         if [name for name, _ in self.shared] != names:
-            raise UserError("%s holds another network's variables (the code changed since it was written): %s"
-                            % (self.path, START_AFRESH % self.path.parent))
+            raise UserError(
+                "%s holds another network's variables (the code changed since it was written): %s"
+                % (self.path, START_AFRESH % self.path.parent)
+            )
         for var, (name, value) in zip(shared, self.shared):
             current = var.get_value(borrow=True)
             if value.shape != current.shape or value.dtype != current.dtype:
-                raise UserError("%s: %s is %s %s, the network's is %s %s: %s"
-                                % (self.path, name, value.dtype, value.shape, current.dtype, current.shape,
-                                   START_AFRESH % self.path.parent))
+                raise UserError(
+                    "%s: %s is %s %s, the network's is %s %s: %s"
+                    % (
+                        self.path,
+                        name,
+                        value.dtype,
+                        value.shape,
+                        current.dtype,
+                        current.shape,
+                        START_AFRESH % self.path.parent,
+                    )
+                )
         for var, (_, value) in zip(shared, self.shared):
             var.set_value(value)
         np.random.set_state(self.random_state)
@@ -112,11 +124,12 @@ class Checkpoint:
 
     def __init__(self, path: Path, config: Dict[str, Any]) -> None:
         self.path = Path(path)
-        self.previous = self.path.with_name(self.path.name[:-len(".npz")] + PREVIOUS_SUFFIX)
+        self.previous = self.path.with_name(self.path.name[: -len(".npz")] + PREVIOUS_SUFFIX)
         self.config = json.loads(json.dumps(config, sort_keys=True))
 
-    def save(self, loop: Any, shared: Sequence[Any], history: List[Dict[str, Any]],
-             saved_params: Sequence[int]) -> None:
+    def save(
+        self, loop: Any, shared: Sequence[Any], history: List[Dict[str, Any]], saved_params: Sequence[int]
+    ) -> None:
         """Write the state atomically: ``loop`` has the loop's variables as attributes (``order`` and SCALARS);
         the checkpoint it replaces becomes the previous one."""
         random_state = np.random.get_state()
@@ -156,11 +169,15 @@ class Checkpoint:
             except _Damaged as damaged:
                 problem += ", and so is %s (%s)" % (self.previous, damaged)
             else:
-                print("warning: %s; resuming from %s (after epoch %d) instead"
-                      % (problem, self.previous, saved.epoch), file=sys.stderr, flush=True)
+                print(
+                    "warning: %s; resuming from %s (after epoch %d) instead" % (problem, self.previous, saved.epoch),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return saved
-        raise UserError("%s, and there is no usable previous checkpoint: %s"
-                        % (problem, START_AFRESH % self.path.parent))
+        raise UserError(
+            "%s, and there is no usable previous checkpoint: %s" % (problem, START_AFRESH % self.path.parent)
+        )
 
     def parameters(self, saved: Saved) -> Optional[Tuple[Saved, List[np.ndarray]]]:
         """The best epoch's parameters rebuilt from ``saved`` or the previous checkpoint: the arrays whose .npz
@@ -183,15 +200,18 @@ class Checkpoint:
         try:
             with np.load(path, allow_pickle=False) as data:
                 if int(data["format"]) != FORMAT:
-                    raise UserError("%s has format %d, this code writes %d: %s"
-                                    % (path, data["format"], FORMAT, START_AFRESH % path.parent))
+                    raise UserError(
+                        "%s has format %d, this code writes %d: %s"
+                        % (path, data["format"], FORMAT, START_AFRESH % path.parent)
+                    )
                 saved = json.loads(str(data["config"]))
                 if saved != self.config:
                     changed = sorted(k for k in set(saved) | set(self.config) if saved.get(k) != self.config.get(k))
                     raise UserError(
                         "%s was written with other settings (%s): use the same flags to resume, or another "
-                        "--output-dir to start afresh" % (path, ", ".join(
-                            "%s %s, now %s" % (k, saved.get(k), self.config.get(k)) for k in changed)))
+                        "--output-dir to start afresh"
+                        % (path, ", ".join("%s %s, now %s" % (k, saved.get(k), self.config.get(k)) for k in changed))
+                    )
                 arrays = {key: data[key] for key in data.files}  # reads (and CRC-checks) every member
         except UserError:
             raise
@@ -212,8 +232,14 @@ class Checkpoint:
         for name in ("test_err", "test_loss"):
             if np.isnan(scalars[name]):
                 scalars[name] = None
-        return Saved(path, dict(scalars, order=arrays["order"]), json.loads(str(arrays["history"])),
-                     [int(crc) for crc in arrays["saved_params"]], shared, random_state)
+        return Saved(
+            path,
+            dict(scalars, order=arrays["order"]),
+            json.loads(str(arrays["history"])),
+            [int(crc) for crc in arrays["saved_params"]],
+            shared,
+            random_state,
+        )
 
 
 class _Damaged(Exception):

@@ -11,6 +11,7 @@ stdout; this project's own notices and progress go to stderr. A live progress ba
 and written to the log as sparse plain lines (:func:`to_log_only`). A log that cannot be written (a full disk) is
 a UserError.
 """
+
 import contextlib
 import os
 import sys
@@ -54,7 +55,10 @@ class _Survivor:
 
 def _say_lost(name: str, reason: str) -> None:
     line = "warning: %s can no longer be written (%s): the command goes on%s\n" % (
-        name, reason, ", and console.log keeps everything" if _log is not None else "")
+        name,
+        reason,
+        ", and console.log keeps everything" if _log is not None else "",
+    )
     if _log is not None:
         to_log_only(line.rstrip("\n"))
     other = sys.stderr if name == "stdout" else sys.stdout

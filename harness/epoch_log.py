@@ -4,6 +4,7 @@ The JSON Lines log keeps full precision (the console prints Python 2's 12 digits
 with its wall-clock time. The log is always rewritten whole from the checkpoint's history, so it can never lose or
 repeat an epoch.
 """
+
 import json
 import time
 from pathlib import Path
@@ -13,8 +14,19 @@ from harness.files import atomic_output
 
 # The keys of every log.jsonl record, in the order of the printed lines (error rates in %); "time" is when the
 # epoch ended (UTC, ISO 8601).
-KEYS = ("epoch", "num_epochs", "seconds", "LR", "training_loss", "validation_loss", "validation_error_rate",
-        "best_epoch", "best_validation_error_rate", "test_loss", "test_error_rate")
+KEYS = (
+    "epoch",
+    "num_epochs",
+    "seconds",
+    "LR",
+    "training_loss",
+    "validation_loss",
+    "validation_error_rate",
+    "best_epoch",
+    "best_validation_error_rate",
+    "test_loss",
+    "test_error_rate",
+)
 TIME_KEY = "time"
 WHOLE = ("epoch", "num_epochs", "best_epoch")
 

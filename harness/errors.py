@@ -5,6 +5,7 @@ checkpoint made with other settings, a folder in use, a malformed log, a full di
 and what to do. Commands are functions ``main(argv) -> None`` decorated with :func:`command`, which turns the error
 into one ``error: ...`` line on stderr and an exit status; nothing deeper raises ``SystemExit``.
 """
+
 import argparse
 import errno
 import functools
@@ -72,6 +73,7 @@ def command(main: Main) -> Callable[[Optional[List[str]]], int]:
     @functools.wraps(main)
     def run(argv: Optional[List[str]] = None) -> int:
         from harness.console import surviving  # the console imports this module
+
         with surviving():
             try:
                 main(argv)
@@ -86,8 +88,10 @@ def command(main: Main) -> Callable[[Optional[List[str]]], int]:
             except OSError as caught:  # a path given by the user that no file system accepts, wherever it is read
                 if caught.errno != errno.ENAMETOOLONG:
                     raise
-                error = UserError("%s: a name in this path is longer than the file system allows: choose a shorter "
-                                  "one" % caught.filename)
+                error = UserError(
+                    "%s: a name in this path is longer than the file system allows: choose a shorter "
+                    "one" % caught.filename
+                )
             else:
                 return 0
             print(error_line(error), file=sys.stderr, flush=True)

@@ -5,6 +5,7 @@ content or nothing. A writer killed before its rename leaves a hidden temporary 
 which the next write of the same file removes once that process is gone. A full disk, a read-only folder or a
 missing permission while writing becomes one :class:`~harness.errors.UserError` naming the file.
 """
+
 import contextlib
 import errno
 import hashlib
@@ -22,9 +23,14 @@ from harness.errors import UserError
 
 PathLike = Union[str, "os.PathLike[str]"]
 # errno values that a user fixes by freeing space, choosing another folder or mending permissions
-WRITE_FAILURES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-                  errno.EFBIG: "file too large for this file system or limit", errno.EROFS: "read-only file system",
-                  errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}
+WRITE_FAILURES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for this file system or limit",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,9 @@ def readable_file(path: PathLike, fix: str) -> Path:
     if not path.is_file():
         raise UserError("%s is not a regular file: remove it, then run `%s`" % (path, fix))
     if not os.access(path, os.R_OK):
-        raise UserError("%s is not readable (permission denied): fix its permissions, or delete it and run `%s`"
-                        % (path, fix))
+        raise UserError(
+            "%s is not readable (permission denied): fix its permissions, or delete it and run `%s`" % (path, fix)
+        )
     return path
 
 
@@ -67,15 +74,19 @@ def verify(path: PathLike, expected: Checksum, fix: str) -> Path:
     path = readable_file(path, fix)
     actual = file_digest(path, expected.algorithm)
     if actual != expected.hexdigest:
-        raise UserError("%s is corrupt (%s %s, expected %s): delete it and run `%s`"
-                        % (path, expected.algorithm, actual, expected.hexdigest, fix))
+        raise UserError(
+            "%s is corrupt (%s %s, expected %s): delete it and run `%s`"
+            % (path, expected.algorithm, actual, expected.hexdigest, fix)
+        )
     return path
 
 
 def write_failure(error: OSError, path: PathLike) -> UserError:
     """The UserError for an OSError met while writing ``path`` (the caller re-raises other errors)."""
-    return UserError("cannot write %s (%s): free some space or fix the folder, then rerun the same command "
-                     "(what was complete is kept, and it continues from there)" % (path, WRITE_FAILURES[error.errno]))
+    return UserError(
+        "cannot write %s (%s): free some space or fix the folder, then rerun the same command "
+        "(what was complete is kept, and it continues from there)" % (path, WRITE_FAILURES[error.errno])
+    )
 
 
 def free_bytes(folder: PathLike) -> int:
@@ -89,9 +100,11 @@ def ensure_space(path: PathLike, needed: int) -> None:
     (HDF5) that cannot recover from a write that fails halfway: they check each slab first."""
     free = free_bytes(Path(path).parent)
     if free < needed:
-        raise UserError("cannot write %s (no space left on the device: %.0f MB needed, %.0f MB free): free some "
-                        "space, then rerun the same command (what was complete is kept, and it continues from there)"
-                        % (path, needed / 1e6, free / 1e6))
+        raise UserError(
+            "cannot write %s (no space left on the device: %.0f MB needed, %.0f MB free): free some "
+            "space, then rerun the same command (what was complete is kept, and it continues from there)"
+            % (path, needed / 1e6, free / 1e6)
+        )
 
 
 def _limit(path: Path, name: str, fallback: int) -> int:
@@ -129,8 +142,10 @@ def writable_file(path: PathLike, fix: str = "rerun the same command") -> Path:
     if problem:
         raise UserError("cannot write %s: %s: choose a shorter or other name" % (path, problem))
     if path.exists() and not path.is_file():
-        raise UserError("cannot write %s: a %s is in its place: remove it, then %s"
-                        % (path, "folder" if path.is_dir() else "non-regular file", fix))
+        raise UserError(
+            "cannot write %s: a %s is in its place: remove it, then %s"
+            % (path, "folder" if path.is_dir() else "non-regular file", fix)
+        )
     return path
 
 
@@ -177,8 +192,9 @@ def atomic_path(path: PathLike, previous: Optional[PathLike] = None) -> Iterator
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_debris(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="%s%d." % (_temporary_prefix(path), os.getpid()),
-                                   suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix="%s%d." % (_temporary_prefix(path), os.getpid()), suffix=".tmp"
+        )
         os.close(fd)
         umask = os.umask(0)
         os.umask(umask)

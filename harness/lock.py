@@ -5,6 +5,7 @@ writing it proves the folder writable) and writes who holds it; a second process
 ``busy % holder``, naming the first, before it touches anything. The kernel drops the lock when its process ends,
 however it ends: the lock of a killed process is taken over, and ``holder`` says what that process had written.
 """
+
 import contextlib
 import fcntl
 import os
@@ -25,8 +26,9 @@ def locked(path: Path, busy: str) -> Iterator[str]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
-        raise UserError("cannot write %s (%s): choose another folder, or fix its permissions"
-                        % (path, error.strerror)) from None
+        raise UserError(
+            "cannot write %s (%s): choose another folder, or fix its permissions" % (path, error.strerror)
+        ) from None
     try:
         holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
         try:

@@ -5,6 +5,7 @@ Elsewhere (a pipe, a file, CI): a plain line on stderr every ``$PROGRESS_INTERVA
 stays readable.
 Progress is never written to stdout, which carries the originals' console lines only.
 """
+
 import math
 import os
 import sys
@@ -16,7 +17,7 @@ from tqdm import tqdm
 from harness import console
 from harness.errors import USAGE, UserError
 
-INTERVAL = 30.  # seconds between plain progress lines, unless $PROGRESS_INTERVAL says otherwise
+INTERVAL = 30.0  # seconds between plain progress lines, unless $PROGRESS_INTERVAL says otherwise
 T = TypeVar("T")
 
 
@@ -31,8 +32,11 @@ def environment_interval() -> float:
     except ValueError:
         value = float("nan")
     if not (math.isfinite(value) and value > 0):
-        raise UserError("PROGRESS_INTERVAL=%s: must be a number of seconds > 0 (between progress lines; default %g)"
-                        % (text, INTERVAL), USAGE)
+        raise UserError(
+            "PROGRESS_INTERVAL=%s: must be a number of seconds > 0 (between progress lines; default %g)"
+            % (text, INTERVAL),
+            USAGE,
+        )
     return value
 
 
@@ -59,8 +63,11 @@ class Progress:
         self.done, self.start = 0, time.monotonic()
         self.shown = self.start
         stream = console.terminal()
-        self.bar = None if stream is None else tqdm(total=total, desc=description, unit=" " + unit, file=stream,
-                                                    leave=False, dynamic_ncols=True)
+        self.bar = (
+            None
+            if stream is None
+            else tqdm(total=total, desc=description, unit=" " + unit, file=stream, leave=False, dynamic_ncols=True)
+        )
 
     def line(self) -> str:
         """The plain progress line: done/total, percent, rate, time left."""
@@ -68,8 +75,15 @@ class Progress:
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
         return "  %s: %.0f/%.0f %s (%.0f %%), %.3g %s/s, %s left" % (
-            self.description, self.done, self.total, self.unit, 100. * self.done / max(self.total, 1), rate,
-            self.unit, duration(left) if left != float("inf") else "?")
+            self.description,
+            self.done,
+            self.total,
+            self.unit,
+            100.0 * self.done / max(self.total, 1),
+            rate,
+            self.unit,
+            duration(left) if left != float("inf") else "?",
+        )
 
     def update(self, n: float = 1) -> None:
         self.done += n
@@ -88,8 +102,9 @@ class Progress:
             self.bar.close()
 
 
-def progress(iterable: Iterable[T], description: str, total: int, unit: str = "batches",
-             interval: Optional[float] = None) -> Iterator[T]:
+def progress(
+    iterable: Iterable[T], description: str, total: int, unit: str = "batches", interval: Optional[float] = None
+) -> Iterator[T]:
     """Iterate over ``iterable`` reporting progress after each item (see :class:`Progress`)."""
     bar = Progress(description, total, unit, interval)
     try:

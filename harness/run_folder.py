@@ -16,6 +16,9 @@ Files of a run folder: ``run.json`` (manifest), ``console.log``, ``log.jsonl`` (
 every start, so a kill can never lose or repeat an epoch), ``checkpoint.npz`` (+ ``checkpoint.previous.npz``) and the
 best epoch's parameters (e.g. ``mnist_parameters.npz``).
 """
+
+from compat.number_format import py2_str
+
 import contextlib
 import os
 import re
@@ -27,7 +30,6 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type
 import numpy as np
 
 import experiments
-from compat.number_format import py2_str
 from harness import epoch_log, manifest, stop
 from harness.checkpoint import Checkpoint, Saved, is_saved_file, npz_crcs
 from harness.console import console_log, to_log_only
@@ -55,8 +57,12 @@ class RunFolder:
         self.saved: Optional[Saved] = None
         self.log_path = self.folder / LOG
         self.parameters_path = self.folder / settings.save_path
-        self.manifest = {"experiment": settings.EXPERIMENT, "paper_settings": settings.is_paper_run(),
-                         "settings": settings.as_dict(), "sessions": []}
+        self.manifest = {
+            "experiment": settings.EXPERIMENT,
+            "paper_settings": settings.is_paper_run(),
+            "settings": settings.as_dict(),
+            "sessions": [],
+        }
         self.history: List[Dict[str, Any]] = []
         self.saved_params: List[int] = []
         self.shared: List[Any] = []
@@ -102,8 +108,12 @@ class RunFolder:
         self.checkpoint.save(state, self.shared, self.history, self.saved_params)
         epoch_log.write_jsonl(self.log_path, self.history)
         if stop.requested() and figures["epoch"] < figures["num_epochs"]:
-            print("stopped after epoch %d of %d on %s: rerun the same command to continue" % (
-                figures["epoch"], figures["num_epochs"], stop.requested()), file=sys.stderr, flush=True)
+            print(
+                "stopped after epoch %d of %d on %s: rerun the same command to continue"
+                % (figures["epoch"], figures["num_epochs"], stop.requested()),
+                file=sys.stderr,
+                flush=True,
+            )
             raise Stopped()
 
 
@@ -116,10 +126,18 @@ def _prepare(run: RunFolder) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError("cannot make --output-dir %s (%s): choose another --output-dir"
-                        % (folder, error.strerror)) from None
-    for path in (folder / LOCK, folder / CONSOLE, folder / manifest.NAME, run.log_path, run.checkpoint.path,
-                 run.checkpoint.previous, run.parameters_path):
+        raise UserError(
+            "cannot make --output-dir %s (%s): choose another --output-dir" % (folder, error.strerror)
+        ) from None
+    for path in (
+        folder / LOCK,
+        folder / CONSOLE,
+        folder / manifest.NAME,
+        run.log_path,
+        run.checkpoint.path,
+        run.checkpoint.previous,
+        run.parameters_path,
+    ):
         writable_file(path)
 
 
@@ -144,11 +162,18 @@ def _device_notice(settings: Settings) -> None:
     experiment = experiments.by_name(settings.EXPERIMENT)
     if device == "cpu" and settings.is_paper_run() and experiment:
         seconds = experiment.cpu_epoch_seconds
-        print("note: this is the paper's full run on a CPU: about %s per epoch on 2 CPU cores (measured), so about "
-              "%s for %d epochs. For a run that learns in minutes, `%s`; for the paper's run, a GPU "
-              "(README: Running on a GPU)." % (duration(seconds), duration(seconds * settings.num_epochs),
-                                                settings.num_epochs, experiment.smoke_command),
-              file=sys.stderr)
+        print(
+            "note: this is the paper's full run on a CPU: about %s per epoch on 2 CPU cores (measured), so about "
+            "%s for %d epochs. For a run that learns in minutes, `%s`; for the paper's run, a GPU "
+            "(README: Running on a GPU)."
+            % (
+                duration(seconds),
+                duration(seconds * settings.num_epochs),
+                settings.num_epochs,
+                experiment.smoke_command,
+            ),
+            file=sys.stderr,
+        )
     sys.stderr.flush()
 
 
@@ -164,24 +189,42 @@ def _resync(run: RunFolder) -> None:
     if rebuilt is not None:
         source, values = rebuilt
         write_npz(run.parameters_path, {"arr_%d" % i: value for i, value in enumerate(values)})
-        print("note: %s was missing or damaged: rebuilt from %s (the best epoch's parameters, checked against the "
-              "CRCs the checkpoint recorded)" % (run.parameters_path, source.path), file=sys.stderr, flush=True)
+        print(
+            "note: %s was missing or damaged: rebuilt from %s (the best epoch's parameters, checked against the "
+            "CRCs the checkpoint recorded)" % (run.parameters_path, source.path),
+            file=sys.stderr,
+            flush=True,
+        )
     elif run.saved.epoch >= run.settings.num_epochs:
-        raise UserError("%s is missing or damaged, and neither checkpoint holds the best epoch's (%d) parameters: "
-                        "train afresh (the same command with another --output-dir)"
-                        % (run.parameters_path, run.saved.best_epoch))
+        raise UserError(
+            "%s is missing or damaged, and neither checkpoint holds the best epoch's (%d) parameters: "
+            "train afresh (the same command with another --output-dir)" % (run.parameters_path, run.saved.best_epoch)
+        )
     else:
-        print("note: %s is not the one the checkpoint goes with (the run was stopped between writing the two); it is "
-              "rewritten when the next best epoch is reached" % run.parameters_path, file=sys.stderr, flush=True)
+        print(
+            "note: %s is not the one the checkpoint goes with (the run was stopped between writing the two); it is "
+            "rewritten when the next best epoch is reached" % run.parameters_path,
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _say_finished(run: RunFolder) -> None:
     """One line for a run with every epoch done: its result (the last epoch's, as the originals report it)."""
     last = run.history[-1]
-    print("%s: all %d epochs are done; best epoch %d: validation error rate %s%%, test error rate %s%% (every epoch "
-          "is in %s)" % (run.folder, run.settings.num_epochs, last["best_epoch"],
-                         py2_str(last["best_validation_error_rate"]), py2_str(last["test_error_rate"]), run.log_path),
-          flush=True)
+    print(
+        "%s: all %d epochs are done; best epoch %d: validation error rate %s%%, test error rate %s%% (every epoch "
+        "is in %s)"
+        % (
+            run.folder,
+            run.settings.num_epochs,
+            last["best_epoch"],
+            py2_str(last["best_validation_error_rate"]),
+            py2_str(last["test_error_rate"]),
+            run.log_path,
+        ),
+        flush=True,
+    )
 
 
 def _earlier_sessions(run: RunFolder) -> None:
@@ -194,17 +237,26 @@ def _earlier_sessions(run: RunFolder) -> None:
         if path.is_file():
             kept = path.with_name("%s.damaged-%s" % (path.name, manifest.now().replace(":", "")))
             os.replace(path, kept)
-            print("warning: %s; it is kept as %s, and a new one records the sessions from now on"
-                  % (str(error).split(": rerun")[0], kept), file=sys.stderr, flush=True)
+            print(
+                "warning: %s; it is kept as %s, and a new one records the sessions from now on"
+                % (str(error).split(": rerun")[0], kept),
+                file=sys.stderr,
+                flush=True,
+            )
         manifest.write(run.folder, run.manifest)
 
 
 def _interrupted(run: RunFolder) -> UserError:
     """The one line after Ctrl-C: what the folder keeps and the command that resumes."""
-    kept = ("the checkpoint after epoch %d of %d" % (len(run.history), run.settings.num_epochs) if run.history
-            else "no epoch (none had finished)")
-    return UserError("interrupted (Ctrl-C): %s keeps %s; resume with `%s`"
-                     % (run.folder, kept, run.settings.command_line()), INTERRUPTED)
+    kept = (
+        "the checkpoint after epoch %d of %d" % (len(run.history), run.settings.num_epochs)
+        if run.history
+        else "no epoch (none had finished)"
+    )
+    return UserError(
+        "interrupted (Ctrl-C): %s keeps %s; resume with `%s`" % (run.folder, kept, run.settings.command_line()),
+        INTERRUPTED,
+    )
 
 
 @contextlib.contextmanager
@@ -214,13 +266,19 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
     stop.listen()
     run = RunFolder(settings)
     _prepare(run)
-    busy = ("--output-dir %s is in use by another run (%%s): wait for it to end, or choose another --output-dir"
-            % run.folder)
+    busy = (
+        "--output-dir %s is in use by another run (%%s): wait for it to end, or choose another --output-dir"
+        % run.folder
+    )
     with locked(run.folder / LOCK, busy) as holder, console_log(run.folder / CONSOLE):
         try:
             if holder:
-                print("note: taking over %s from a run that ended without releasing it (%s)"
-                      % (run.folder / LOCK, holder), file=sys.stderr, flush=True)
+                print(
+                    "note: taking over %s from a run that ended without releasing it (%s)"
+                    % (run.folder / LOCK, holder),
+                    file=sys.stderr,
+                    flush=True,
+                )
             run.saved = run.checkpoint.read()
             _device_notice(settings)
             if run.saved is not None:
@@ -229,8 +287,9 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
                 if run.saved.epoch >= settings.num_epochs:
                     _say_finished(run)
                     raise Finished()
-            run.manifest["sessions"].append(dict(manifest.session(),
-                                                 resumed_after_epoch=run.saved.epoch if run.saved else 0))
+            run.manifest["sessions"].append(
+                dict(manifest.session(), resumed_after_epoch=run.saved.epoch if run.saved else 0)
+            )
             manifest.write(run.folder, run.manifest)
             try:
                 yield run

@@ -15,6 +15,9 @@ The base class adds the run's own options (not printed): ``--seed``, ``--data-pa
 Every value is checked when the settings are made, from flags or from a run's ``run.json``: a bad one is a
 :class:`~harness.errors.UserError` naming the flag and what it accepts, before any data is read or graph compiled.
 """
+
+from compat.number_format import py2_str
+
 import argparse
 import dataclasses
 import math
@@ -26,7 +29,6 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tupl
 from harness import progress
 from harness.errors import USAGE, ArgumentParser, UserError
 from harness.files import path_problem
-from compat.number_format import py2_str
 
 # A check returns None for an accepted value, else what the flag accepts ("a whole number >= 1").
 Check = Callable[[Any], Optional[str]]
@@ -72,7 +74,7 @@ def moving_average_weight(value: Any) -> Optional[str]:
 
 def seed(value: Any) -> Optional[str]:
     """What np.random.seed accepts: 0 <= seed < 2**32."""
-    return None if _is_int(value) and 0 <= value < 2 ** 32 else "a whole number from 0 to 4294967295"
+    return None if _is_int(value) and 0 <= value < 2**32 else "a whole number from 0 to 4294967295"
 
 
 def existing_folder(value: Any) -> Optional[str]:
@@ -89,16 +91,18 @@ def output_folder(value: Any) -> Optional[str]:
 
 def at_most(limit: int) -> Check:
     """Row counts: 1..limit (the set's size in the paper)."""
+
     def check(value: Any) -> Optional[str]:
         return None if _is_int(value) and 1 <= value <= limit else "a whole number from 1 to %d" % limit
+
     check.limit = limit  # type: ignore[attr-defined]
     return check
 
 
-def _field(kind: str, default: Any, check: Optional[Check] = None, help: str = "", init: bool = True,
-           **metadata: Any) -> Any:
-    return dataclasses.field(default=default, init=init,
-                             metadata=dict(metadata, kind=kind, check=check, help=help))
+def _field(
+    kind: str, default: Any, check: Optional[Check] = None, help: str = "", init: bool = True, **metadata: Any
+) -> Any:
+    return dataclasses.field(default=default, init=init, metadata=dict(metadata, kind=kind, check=check, help=help))
 
 
 def flag(default: Any, check: Check, help: str = "", option: Optional[str] = None) -> Any:
@@ -149,17 +153,25 @@ class Settings:
 
     seed: int = option(1234, seed, "global np.random seed (paper: 1234)")
     data_path: Optional[str] = option(None, existing_folder, "")
-    output_dir: Optional[str] = option(None, output_folder, "the run folder: log, checkpoint, parameters, manifest "
-                                       "and console output go here")
+    output_dir: Optional[str] = option(
+        None, output_folder, "the run folder: log, checkpoint, parameters, manifest and console output go here"
+    )
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             check, value = field.metadata["check"], getattr(self, field.name)
             problem = check(value) if check is not None else None
             if problem:
-                raise UserError("%s %s: must be %s%s" % (_option_name(field), _shown(value), problem,
-                                                         " (%s)" % field.metadata["help"] if field.metadata["help"]
-                                                         else ""), USAGE)
+                raise UserError(
+                    "%s %s: must be %s%s"
+                    % (
+                        _option_name(field),
+                        _shown(value),
+                        problem,
+                        " (%s)" % field.metadata["help"] if field.metadata["help"] else "",
+                    ),
+                    USAGE,
+                )
         self._check_batches()
         if self.output_dir is None:
             object.__setattr__(self, "output_dir", "runs/" + self.EXPERIMENT)
@@ -173,21 +185,26 @@ class Settings:
         for field in dataclasses.fields(self):
             if field.metadata[FIELD_KIND] in (ROWS, FLAG) and hasattr(field.metadata["check"], "limit"):
                 if batch_size > getattr(self, field.name):
-                    raise UserError("--batch-size %d is larger than %s %d: each set is cut into whole batches, so "
-                                    "it would have none; use a smaller --batch-size or more rows"
-                                    % (batch_size, _option_name(field), getattr(self, field.name)), USAGE)
+                    raise UserError(
+                        "--batch-size %d is larger than %s %d: each set is cut into whole batches, so "
+                        "it would have none; use a smaller --batch-size or more rows"
+                        % (batch_size, _option_name(field), getattr(self, field.name)),
+                        USAGE,
+                    )
 
     @classmethod
     def parser(cls) -> argparse.ArgumentParser:
         """The command line: one flag per settable field, its default the paper's value (shown by --help)."""
         doc = (cls.__doc__ or "").strip().splitlines()
-        fixed_lines = ["%s = %s" % (f.name, _shown(f.default)) for f in dataclasses.fields(cls)
-                       if f.metadata[FIELD_KIND] == FIXED]
+        fixed_lines = [
+            "%s = %s" % (f.name, _shown(f.default)) for f in dataclasses.fields(cls) if f.metadata[FIELD_KIND] == FIXED
+        ]
         spec = getattr(sys.modules.get(cls.__module__), "__spec__", None)  # the module's name also under -m
-        parser = ArgumentParser(prog="python -m " + (spec.name if spec else cls.__module__),
-                                description=doc[0] if doc else None,
-                         epilog="Fixed by the method (printed, not settable): " + "; ".join(fixed_lines)
-                         if fixed_lines else None)
+        parser = ArgumentParser(
+            prog="python -m " + (spec.name if spec else cls.__module__),
+            description=doc[0] if doc else None,
+            epilog="Fixed by the method (printed, not settable): " + "; ".join(fixed_lines) if fixed_lines else None,
+        )
         for field in dataclasses.fields(cls):
             kind = field.metadata[FIELD_KIND]
             if kind not in SETTABLE:
@@ -198,9 +215,11 @@ class Settings:
             help_text = cls.DATA_PATH_HELP if field.name == "data_path" else field.metadata["help"]
             if kind == ROWS:
                 help_text += " (paper: %d)" % field.default
-            arguments: Dict[str, Any] = {"default": field.default, "dest": field.name,
-                                         "help": "%s (default: %s)" % (help_text, _shown(default))
-                                         if default is not None else help_text}
+            arguments: Dict[str, Any] = {
+                "default": field.default,
+                "dest": field.name,
+                "help": "%s (default: %s)" % (help_text, _shown(default)) if default is not None else help_text,
+            }
             if isinstance(default, tuple):
                 arguments.update(type=type(default[0]), nargs=len(default), metavar="N")
             elif default is not None:
@@ -229,11 +248,15 @@ class Settings:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.metadata["check"] is learning_rate and value >= 100 * paper:
-                found.append("%s %s is %d times the paper's first learning rate %s: training will probably diverge"
-                             % (_option_name(field), _shown(value), value / paper, _shown(paper)))
+                found.append(
+                    "%s %s is %d times the paper's first learning rate %s: training will probably diverge"
+                    % (_option_name(field), _shown(value), value / paper, _shown(paper))
+                )
         if getattr(self, "LR_fin", 0) > getattr(self, "LR_start", float("inf")):
-            found.append("--LR-fin %s is above --LR-start %s: the learning rate rises every epoch (the paper's "
-                         "decays)" % (_shown(self.LR_fin), _shown(self.LR_start)))
+            found.append(
+                "--LR-fin %s is above --LR-start %s: the learning rate rises every epoch (the paper's "
+                "decays)" % (_shown(self.LR_fin), _shown(self.LR_start))
+            )
         return found
 
     def command_line(self) -> str:
@@ -253,13 +276,18 @@ class Settings:
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise UserError("settings %s are not settings of %s" % (", ".join(unknown), cls.EXPERIMENT))
-        given = {name: tuple(value) if isinstance(value, list) else value
-                 for name, value in values.items() if name in settable}
+        given = {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in values.items()
+            if name in settable
+        }
         settings = cls(**given)
         recomputed = {name: value for name, value in settings.as_dict().items() if name in values}
         if recomputed != {name: values[name] for name in recomputed}:
-            raise UserError("the recorded settings of %s are not what its code computes from them "
-                            "(fixed or derived values differ): the run was made by other code" % cls.EXPERIMENT)
+            raise UserError(
+                "the recorded settings of %s are not what its code computes from them "
+                "(fixed or derived values differ): the run was made by other code" % cls.EXPERIMENT
+            )
         return settings
 
     def listing(self) -> List[Tuple[str, Any]]:
@@ -273,8 +301,11 @@ class Settings:
 
     def as_dict(self) -> Dict[str, Any]:
         """Every field, JSON-ready (tuples as lists): what run.json records."""
-        return {f.name: list(v) if isinstance(v, tuple) else v
-                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        return {
+            f.name: list(v) if isinstance(v, tuple) else v
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
 
     def config(self) -> Dict[str, Any]:
         """What must match for a checkpoint to be resumed: every value that changes the computation."""
@@ -283,8 +314,11 @@ class Settings:
 
     def is_paper_run(self) -> bool:
         """True when every settable value (but the folders) is the paper's."""
-        return all(getattr(self, f.name) == f.default for f in dataclasses.fields(self)
-                   if f.init and f.name not in NOT_COMPARED)
+        return all(
+            getattr(self, f.name) == f.default
+            for f in dataclasses.fields(self)
+            if f.init and f.name not in NOT_COMPARED
+        )
 
 
 def _shown(value: Any) -> str:

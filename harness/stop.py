@@ -8,6 +8,7 @@ reruns the same command, which resumes exactly after that epoch (docs/REPRODUCTI
 run (Ctrl-C, SIGTERM, SIGKILL) is not this module's: those stop it at once, and a rerun resumes from the last
 checkpoint all the same.
 """
+
 import signal
 from typing import Optional
 

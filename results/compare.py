@@ -13,6 +13,7 @@ gives per group of two or more the number of runs n, the mean and sample standar
 test errors, min and max, beside the paper's number and the spread the paper reports, if any (experiments.py); the
 plot draws the group's mean with a band of ± one standard deviation.
 """
+
 import csv
 import io
 import json
@@ -22,17 +23,39 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+import experiments
 from harness import epoch_log, manifest
 from harness.errors import ArgumentParser, UserError, command
 from harness.files import atomic_output
-import experiments
 from results.plot import Band, Reference, Series, draw
 
 MAKE_A_RUN = "run `make mnist` (or `make mnist-smoke`) to make one"
-COLUMNS = ("run", "experiment", "epochs", "best epoch", "best valid. error %", "test error %", "paper %",
-           "difference (points)", "hours", "paper time", "notes")
-GROUP_COLUMNS = ("experiment", "runs", "n", "epochs", "test error % (mean ± std)", "min", "max", "paper %",
-                 "paper ± (std)", "difference (points)", "notes")
+COLUMNS = (
+    "run",
+    "experiment",
+    "epochs",
+    "best epoch",
+    "best valid. error %",
+    "test error %",
+    "paper %",
+    "difference (points)",
+    "hours",
+    "paper time",
+    "notes",
+)
+GROUP_COLUMNS = (
+    "experiment",
+    "runs",
+    "n",
+    "epochs",
+    "test error % (mean ± std)",
+    "min",
+    "max",
+    "paper %",
+    "paper ± (std)",
+    "difference (points)",
+    "notes",
+)
 NOT_THE_RUN = ("seed", "output_dir", "data_path")  # settings in which the runs of one group may differ
 SWEEP = "sweep.json"  # a sweep folder's (sweep/plan.py): its seeds' run folders are inside
 
@@ -52,8 +75,10 @@ class Run(NamedTuple):
     @property
     def group(self) -> str:
         """What the runs of one group share: the experiment and every setting but the seed and folders."""
-        return json.dumps([self.experiment_name, {name: value for name, value in self.settings.items()
-                                                  if name not in NOT_THE_RUN}], sort_keys=True)
+        return json.dumps(
+            [self.experiment_name, {name: value for name, value in self.settings.items() if name not in NOT_THE_RUN}],
+            sort_keys=True,
+        )
 
     @property
     def finished(self) -> bool:
@@ -78,8 +103,10 @@ def read_log(path: Path) -> List[Dict[str, Any]]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise UserError("%s is not text (byte %d is not UTF-8): it is damaged; rerun the run's training command, "
-                        "which rewrites it from the checkpoint" % (path, error.start)) from None
+        raise UserError(
+            "%s is not text (byte %d is not UTF-8): it is damaged; rerun the run's training command, "
+            "which rewrites it from the checkpoint" % (path, error.start)
+        ) from None
     except OSError as error:
         raise UserError("%s cannot be read (%s)" % (path, error.strerror)) from None
     records = []
@@ -105,8 +132,15 @@ def read_log(path: Path) -> List[Dict[str, Any]]:
 def read_run(folder: Path, name: str) -> Run:
     """One run folder; a UserError says why it cannot be compared."""
     recorded = manifest.read(folder)
-    return Run(folder, name, recorded["experiment"], experiments.by_name(recorded["experiment"]),
-               bool(recorded.get("paper_settings")), recorded["settings"], read_log(folder / "log.jsonl"))
+    return Run(
+        folder,
+        name,
+        recorded["experiment"],
+        experiments.by_name(recorded["experiment"]),
+        bool(recorded.get("paper_settings")),
+        recorded["settings"],
+        read_log(folder / "log.jsonl"),
+    )
 
 
 def _subfolders(folder: Path) -> List[Path]:
@@ -120,8 +154,7 @@ def find_runs(runs_dir: Path, folders: List[Path]) -> Tuple[List[Run], List[Tupl
         if not runs_dir.is_dir():
             raise UserError("%s is not a folder of runs: %s" % (runs_dir, MAKE_A_RUN))
         folders = _subfolders(runs_dir)
-    folders = [run for folder in folders for run in (_subfolders(folder) if (folder / SWEEP).is_file()
-                                                      else [folder])]
+    folders = [run for folder in folders for run in (_subfolders(folder) if (folder / SWEEP).is_file() else [folder])]
     runs, skipped = [], []
     for folder in folders:
         try:
@@ -164,13 +197,19 @@ def cells(run: Run) -> Dict[str, Any]:
         notes.append("not one of the six experiments")
     elif not run.paper_settings:
         notes.append("not the paper's settings: no difference from the paper")
-    return {"run": run.name, "experiment": run.experiment_name,
-            "epochs": "%d / %d" % (last["epoch"], last["num_epochs"]), "best epoch": last["best_epoch"],
-            "best valid. error %": last["best_validation_error_rate"], "test error %": last["test_error_rate"],
-            "paper %": experiment.test_error if experiment else None,
-            "difference (points)": last["test_error_rate"] - experiment.test_error if compared else None,
-            "hours": sum(record["seconds"] for record in run.epochs) / 3600,
-            "paper time": experiment.time if experiment else None, "notes": "; ".join(notes)}
+    return {
+        "run": run.name,
+        "experiment": run.experiment_name,
+        "epochs": "%d / %d" % (last["epoch"], last["num_epochs"]),
+        "best epoch": last["best_epoch"],
+        "best valid. error %": last["best_validation_error_rate"],
+        "test error %": last["test_error_rate"],
+        "paper %": experiment.test_error if experiment else None,
+        "difference (points)": last["test_error_rate"] - experiment.test_error if compared else None,
+        "hours": sum(record["seconds"] for record in run.epochs) / 3600,
+        "paper time": experiment.time if experiment else None,
+        "notes": "; ".join(notes),
+    }
 
 
 def shown(column: str, value: Any) -> str:
@@ -195,13 +234,19 @@ def group_cells(group: Group) -> Dict[str, Any]:
     mean, std = statistics.mean(errors), statistics.stdev(errors)
     done = [run.epochs[-1]["epoch"] for run in group.runs]
     epochs = "%d" % done[0] if min(done) == max(done) else "%d-%d" % (min(done), max(done))
-    return {"experiment": first.experiment_name, "runs": group.name, "n": len(errors),
-            "epochs": "%s / %d" % (epochs, first.epochs[-1]["num_epochs"]),
-            "test error % (mean ± std)": "%.2f ± %.2f" % (mean, std),
-            "min": min(errors), "max": max(errors), "paper %": experiment.test_error if experiment else None,
-            "paper ± (std)": experiment.paper_spread if experiment else None,
-            "difference (points)": mean - experiment.test_error if experiment and first.paper_settings else None,
-            "notes": "; ".join(notes)}
+    return {
+        "experiment": first.experiment_name,
+        "runs": group.name,
+        "n": len(errors),
+        "epochs": "%s / %d" % (epochs, first.epochs[-1]["num_epochs"]),
+        "test error % (mean ± std)": "%.2f ± %.2f" % (mean, std),
+        "min": min(errors),
+        "max": max(errors),
+        "paper %": experiment.test_error if experiment else None,
+        "paper ± (std)": experiment.paper_spread if experiment else None,
+        "difference (points)": mean - experiment.test_error if experiment and first.paper_settings else None,
+        "notes": "; ".join(notes),
+    }
 
 
 def markdown(columns: Tuple[str, ...], rows: List[Dict[str, Any]]) -> str:
@@ -215,8 +260,9 @@ def table(runs: List[Run]) -> str:
     text = markdown(COLUMNS, [cells(run) for run in runs])
     found = groups(runs)
     if found:
-        text += ("\n\nRuns that differ only in their seed (sample standard deviation):\n\n"
-                 + markdown(GROUP_COLUMNS, [group_cells(group) for group in found]))
+        text += "\n\nRuns that differ only in their seed (sample standard deviation):\n\n" + markdown(
+            GROUP_COLUMNS, [group_cells(group) for group in found]
+        )
     return text
 
 
@@ -236,25 +282,44 @@ def plot(runs: List[Run], prefix: Path) -> List[Path]:
     experiments, each in the colour of the experiment's first run or group."""
     found = groups(runs)
     group_of = {id(run): group.name for group in found for run in group.runs}
-    series = [Series(run.name, [r["epoch"] for r in run.epochs],
-                     [r["validation_error_rate"] for r in run.epochs], [r["test_error_rate"] for r in run.epochs],
-                     [r["training_loss"] for r in run.epochs], [r["validation_loss"] for r in run.epochs],
-                     group_of.get(id(run), run.name))
-              for run in runs]
+    series = [
+        Series(
+            run.name,
+            [r["epoch"] for r in run.epochs],
+            [r["validation_error_rate"] for r in run.epochs],
+            [r["test_error_rate"] for r in run.epochs],
+            [r["training_loss"] for r in run.epochs],
+            [r["validation_loss"] for r in run.epochs],
+            group_of.get(id(run), run.name),
+        )
+        for run in runs
+    ]
     bands = []
     for group in found:
         epochs = min(len(run.epochs) for run in group.runs)  # the epochs every run of the group has done
         curves = [[r["test_error_rate"] for r in run.epochs[:epochs]] for run in group.runs]
-        bands.append(Band("%s (n = %d)" % (group.name, len(group.runs)), list(range(1, epochs + 1)),
-                          [statistics.mean(values) for values in zip(*curves)],
-                          [statistics.stdev(values) for values in zip(*curves)], group.name))
+        bands.append(
+            Band(
+                "%s (n = %d)" % (group.name, len(group.runs)),
+                list(range(1, epochs + 1)),
+                [statistics.mean(values) for values in zip(*curves)],
+                [statistics.stdev(values) for values in zip(*curves)],
+                group.name,
+            )
+        )
     first: Dict[str, Tuple[experiments.Experiment, str]] = {}
     for run, drawn in zip(runs, series):
         if run.experiment is not None:
             first.setdefault(run.experiment.name, (run.experiment, drawn.color_key))
-    references = [Reference("paper: %s %.2f %%%s" % (e.name, e.test_error,
-                                                      " ± %.2f" % e.paper_spread if e.paper_spread else ""),
-                            e.test_error, e.paper_spread, key) for e, key in first.values()]
+    references = [
+        Reference(
+            "paper: %s %.2f %%%s" % (e.name, e.test_error, " ± %.2f" % e.paper_spread if e.paper_spread else ""),
+            e.test_error,
+            e.paper_spread,
+            key,
+        )
+        for e, key in first.values()
+    ]
     return draw(series, bands, references, prefix)
 
 
@@ -264,8 +329,9 @@ def compare(runs_dir: Path, folders: List[Path], plot_prefix: Optional[Path], cs
     for folder, reason in skipped:
         print("skipped %s: %s" % (folder, reason), file=sys.stderr)
     if not runs:
-        raise UserError("no run to compare in %s (%d folder(s) skipped, see above): %s"
-                        % (runs_dir, len(skipped), MAKE_A_RUN))
+        raise UserError(
+            "no run to compare in %s (%d folder(s) skipped, see above): %s" % (runs_dir, len(skipped), MAKE_A_RUN)
+        )
     print(table(runs))
     for path in plot(runs, plot_prefix or runs_dir / "comparison"):
         print("plot written to %s" % path, file=sys.stderr)
@@ -279,8 +345,12 @@ def compare(runs_dir: Path, folders: List[Path], plot_prefix: Optional[Path], cs
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m results.compare", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default: runs)")
-    parser.add_argument("--plot", type=Path, metavar="PREFIX",
-                        help="write the plot to PREFIX.png and PREFIX.svg (default: RUNS/comparison)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PREFIX",
+        help="write the plot to PREFIX.png and PREFIX.svg (default: RUNS/comparison)",
+    )
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the table's numbers as CSV")
     parser.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run folders (default: all)")
     args = parser.parse_args(argv)

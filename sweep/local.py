@@ -5,6 +5,7 @@ console in its run folder's ``console.log`` only. A finished seed says so and th
 fails ends the sweep once the running ones are done, naming it; rerun the sweep to resume. SIGUSR1 to the sweep
 stops the running seeds after their epoch in progress (harness.stop) and ends the sweep there.
 """
+
 import os
 import signal
 import subprocess
@@ -20,12 +21,22 @@ def _start(sweep: Sweep, seed: int, python: str, device: Optional[str]) -> subpr
     if device is None:
         print("seed %d: %s" % (seed, " ".join(sweep.command(python, seed))), file=sys.stderr, flush=True)
         return subprocess.Popen(sweep.command(python, seed))
-    flags = [os.environ.get("THEANO_FLAGS", ""), "device=%s" % device,
-             "base_compiledir=%s" % (sweep.folder.resolve() / ".theano" / ("seed-%d" % seed))]
-    print("seed %d: on %s, its console in %s" % (seed, device, sweep.run_folder(seed) / "console.log"),
-          file=sys.stderr, flush=True)
-    return subprocess.Popen(sweep.command(python, seed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, THEANO_FLAGS=",".join(filter(None, flags))))
+    flags = [
+        os.environ.get("THEANO_FLAGS", ""),
+        "device=%s" % device,
+        "base_compiledir=%s" % (sweep.folder.resolve() / ".theano" / ("seed-%d" % seed)),
+    ]
+    print(
+        "seed %d: on %s, its console in %s" % (seed, device, sweep.run_folder(seed) / "console.log"),
+        file=sys.stderr,
+        flush=True,
+    )
+    return subprocess.Popen(
+        sweep.command(python, seed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, THEANO_FLAGS=",".join(filter(None, flags))),
+    )
 
 
 def run(sweep: Sweep, seeds: Sequence[int], python: str, devices: Sequence[str] = ()) -> None:
@@ -50,15 +61,17 @@ def run(sweep: Sweep, seeds: Sequence[int], python: str, devices: Sequence[str] 
                 break
             ended = [seed for seed, (child, _) in running.items() if child.poll() is not None]
             if not ended:
-                time.sleep(.2)
+                time.sleep(0.2)
             for seed in ended:
                 child, device = running.pop(seed)
                 free.append(device)
                 if child.returncode == STOPPED:
                     stopped = True
                 elif child.returncode != 0:
-                    failed.append("seed %d ended with exit status %d (its console: %s)"
-                                  % (seed, child.returncode, sweep.run_folder(seed) / "console.log"))
+                    failed.append(
+                        "seed %d ended with exit status %d (its console: %s)"
+                        % (seed, child.returncode, sweep.run_folder(seed) / "console.log")
+                    )
     finally:
         signal.signal(signal.SIGUSR1, previous)
     if failed:

@@ -6,6 +6,7 @@ locked, resumable, with its manifest. ``sweep.json`` records the experiment, the
 started (``local``, or the Slurm job and task). Rerunning a sweep resumes every unfinished seed; a sweep folder
 holds one experiment with one set of flags (more seeds may be added).
 """
+
 import importlib
 import json
 from pathlib import Path
@@ -41,12 +42,15 @@ class Sweep(NamedTuple):
 def resolve(name: str) -> experiments.Experiment:
     """The experiment a sweep names: its name (``binarynet-mnist``) or make target (``mnist``, ``bc-mnist``), with
     ``-smoke`` for its small run."""
-    base = name[:-len(SMOKE)] if name.endswith(SMOKE) else name
+    base = name[: -len(SMOKE)] if name.endswith(SMOKE) else name
     for experiment in experiments.EXPERIMENTS:
         if base in (experiment.name, experiment.target):
             return experiment
-    raise UserError("%s is not an experiment: name one of %s (add -smoke for the small run)"
-                    % (name, ", ".join(e.target for e in experiments.EXPERIMENTS)), USAGE)
+    raise UserError(
+        "%s is not an experiment: name one of %s (add -smoke for the small run)"
+        % (name, ", ".join(e.target for e in experiments.EXPERIMENTS)),
+        USAGE,
+    )
 
 
 def make(name: str, flags: Sequence[str], runs: Path, folder: Optional[Path]) -> Sweep:
@@ -56,8 +60,9 @@ def make(name: str, flags: Sequence[str], runs: Path, folder: Optional[Path]) ->
     smoke = name.endswith(SMOKE)
     given = [flag.split("=", 1)[0] for flag in flags if flag.split("=", 1)[0] in SET_BY_THE_SWEEP]
     if given:
-        raise UserError("%s: the sweep sets each run's seed and folder itself (--seeds, --sweep-dir)"
-                        % ", ".join(given), USAGE)
+        raise UserError(
+            "%s: the sweep sets each run's seed and folder itself (--seeds, --sweep-dir)" % ", ".join(given), USAGE
+        )
     default = runs / ("%s%s-sweep" % (experiment.name, SMOKE if smoke else ""))
     return Sweep(folder or default, experiment, (experiment.smoke_flags.split() if smoke else []) + list(flags))
 
@@ -70,8 +75,11 @@ def check_flags(sweep: Sweep, seeds: Sequence[int]) -> None:
     for seed in seeds:
         parsed = settings.parse(sweep.arguments(seed))
         if (parsed.seed, parsed.output_dir) != (seed, str(sweep.run_folder(seed))):  # an abbreviation, --see 5
-            raise UserError("the script's flags [%s] set the seed or the run folder: the sweep sets them itself "
-                            "(--seeds, --sweep-dir)" % " ".join(sweep.flags), USAGE)
+            raise UserError(
+                "the script's flags [%s] set the seed or the run folder: the sweep sets them itself "
+                "(--seeds, --sweep-dir)" % " ".join(sweep.flags),
+                USAGE,
+            )
 
 
 def read(folder: Path) -> Dict[str, Any]:
@@ -83,8 +91,12 @@ def read(folder: Path) -> Dict[str, Any]:
         recorded = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise UserError("%s is unreadable (%s): start the sweep again to rewrite it" % (path, error)) from None
-    if not (isinstance(recorded, dict) and isinstance(recorded.get("experiment"), str)
-            and isinstance(recorded.get("flags"), list) and isinstance(recorded.get("seeds"), dict)):
+    if not (
+        isinstance(recorded, dict)
+        and isinstance(recorded.get("experiment"), str)
+        and isinstance(recorded.get("flags"), list)
+        and isinstance(recorded.get("seeds"), dict)
+    ):
         raise UserError("%s lacks experiment, flags or seeds: start the sweep again to rewrite it" % path)
     return recorded
 
@@ -96,9 +108,16 @@ def check_folder(sweep: Sweep) -> Dict[str, Any]:
         return {}
     before = read(sweep.folder)
     if (before["experiment"], before["flags"]) != (sweep.experiment.name, sweep.flags):
-        raise UserError("%s is a sweep of %s with flags [%s]: choose another --sweep-dir for %s with [%s]"
-                        % (sweep.folder, before["experiment"], " ".join(before["flags"]), sweep.experiment.name,
-                           " ".join(sweep.flags)))
+        raise UserError(
+            "%s is a sweep of %s with flags [%s]: choose another --sweep-dir for %s with [%s]"
+            % (
+                sweep.folder,
+                before["experiment"],
+                " ".join(before["flags"]),
+                sweep.experiment.name,
+                " ".join(sweep.flags),
+            )
+        )
     return before
 
 
@@ -108,15 +127,20 @@ def prepare(sweep: Sweep) -> None:
     try:
         sweep.folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError("cannot make the sweep folder %s (%s): choose another --sweep-dir"
-                        % (sweep.folder, error.strerror)) from None
+        raise UserError(
+            "cannot make the sweep folder %s (%s): choose another --sweep-dir" % (sweep.folder, error.strerror)
+        ) from None
 
 
 def record(sweep: Sweep, started: Dict[int, Dict[str, Any]]) -> None:
     """Write ``sweep.json``, with ``started`` (per seed: how it was started now) added to what was there."""
     seeds = dict(check_folder(sweep).get("seeds", {}))
     seeds.update({str(seed): how for seed, how in started.items()})
-    recorded = {"experiment": sweep.experiment.name, "module": sweep.experiment.module, "flags": sweep.flags,
-                "seeds": dict(sorted(seeds.items(), key=lambda item: int(item[0])))}
+    recorded = {
+        "experiment": sweep.experiment.name,
+        "module": sweep.experiment.module,
+        "flags": sweep.flags,
+        "seeds": dict(sorted(seeds.items(), key=lambda item: int(item[0]))),
+    }
     with atomic_output(sweep.folder / NAME) as f:
         f.write((json.dumps(recorded, indent=1) + "\n").encode())

@@ -20,6 +20,7 @@ The batch script (``sweep.sbatch`` in the sweep folder, submitted with ``sbatch 
 A task killed any other way (``scancel``, ``scontrol requeue``, a node failure) reruns the same command when it is
 requeued or the sweep resubmitted, and resumes from the run's last checkpoint.
 """
+
 import shlex
 import shutil
 import subprocess
@@ -49,55 +50,71 @@ def script(sweep: Sweep, seeds: Sequence[int], options: Options, repository: Pat
     """The batch script of the job array."""
     folder = sweep.folder.resolve()
     q = shlex.quote
-    directives = ["--job-name=%s" % folder.name, "--array=0-%d" % (len(seeds) - 1), "--time=%s" % options.time,
-                  "--signal=B:USR1@%d" % options.signal_seconds, "--requeue", "--open-mode=append",
-                  "--output=%s" % (folder / "slurm-%A_%a.out")]
+    directives = [
+        "--job-name=%s" % folder.name,
+        "--array=0-%d" % (len(seeds) - 1),
+        "--time=%s" % options.time,
+        "--signal=B:USR1@%d" % options.signal_seconds,
+        "--requeue",
+        "--open-mode=append",
+        "--output=%s" % (folder / "slurm-%A_%a.out"),
+    ]
     if options.gpus:
         directives.append("--gres=gpu:%d" % options.gpus)
-    command = ([q(word) for word in options.launcher + [options.python, "-u", "-m", sweep.experiment.module]]
-               + ["--seed", "\"$seed\"", "--output-dir", "\"$run\""] + [q(flag) for flag in sweep.flags])
+    command = (
+        [q(word) for word in options.launcher + [options.python, "-u", "-m", sweep.experiment.module]]
+        + ["--seed", "\"$seed\"", "--output-dir", "\"$run\""]
+        + [q(flag) for flag in sweep.flags]
+    )
     cache = ""
     if options.theano_cache is not None:
-        cache = ("if [ ! -d \"$compiledir\" ]; then  # a copy of the warm cache; what it lacks is compiled\n"
-                 "    mkdir -p \"$compiledir.tmp.$$\"\n"
-                 "    cp -r %s/. \"$compiledir.tmp.$$\" 2>/dev/null ||\n"
-                 "        echo \"note: the copy of the Theano cache is incomplete (it changed meanwhile)\" >&2\n"
-                 "    find \"$compiledir.tmp.$$\" -name lock_dir -prune -exec rm -rf {} +\n"
-                 "    mv \"$compiledir.tmp.$$\" \"$compiledir\"\n"
-                 "fi\n" % q(str(options.theano_cache.resolve())))
-    return ("#!/bin/bash\n"
-            + "".join("#SBATCH %s\n" % directive for directive in directives)
-            + "# %s: seeds %s (task i runs the i-th), written by `python -m sweep.run`\n"
-              % (sweep.experiment.name, " ".join(map(str, seeds)))
-            + "set -u\n"
-            + "seeds=(%s)\n" % " ".join(map(str, seeds))
-            + "seed=${seeds[$SLURM_ARRAY_TASK_ID]}\n"
-            + "run=%s/seed-$seed\n" % q(str(folder))
-            + "compiledir=%s/.theano/seed-$seed\n" % q(str(folder))
-            + cache
-            + "export THEANO_FLAGS=\"${THEANO_FLAGS:+$THEANO_FLAGS,}base_compiledir=$compiledir\"\n"
-            + "export APPTAINERENV_THEANO_FLAGS=\"$THEANO_FLAGS\"  # wins over an image's own (--launcher)\n"
-            + "cd %s || exit 1\n" % q(str(repository))
-            + "echo \"task $SLURM_ARRAY_TASK_ID (job $SLURM_JOB_ID, restart ${SLURM_RESTART_COUNT:-0}) on "
-              "$(hostname): seed $seed into $run\" >&2\n"
-            + " ".join(command) + " &\n"
-            + "pid=$!\n"
-            + "# Slurm's signal before the time limit: the run stops after its epoch in progress\n"
-            + "trap 'kill -USR1 \"$pid\" 2>/dev/null' USR1\n"
-            + "while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\"; done\n"
-            + "wait \"$pid\"; status=$?\n"
-            + "if [ \"$status\" -eq %d ]; then\n" % STOPPED
-            + "    echo \"seed $seed stopped before the time limit: requeueing job $SLURM_JOB_ID\" >&2\n"
-            + "    scontrol requeue \"$SLURM_JOB_ID\"\n"
-            + "fi\n"
-            + "exit \"$status\"\n")
+        cache = (
+            "if [ ! -d \"$compiledir\" ]; then  # a copy of the warm cache; what it lacks is compiled\n"
+            "    mkdir -p \"$compiledir.tmp.$$\"\n"
+            "    cp -r %s/. \"$compiledir.tmp.$$\" 2>/dev/null ||\n"
+            "        echo \"note: the copy of the Theano cache is incomplete (it changed meanwhile)\" >&2\n"
+            "    find \"$compiledir.tmp.$$\" -name lock_dir -prune -exec rm -rf {} +\n"
+            "    mv \"$compiledir.tmp.$$\" \"$compiledir\"\n"
+            "fi\n" % q(str(options.theano_cache.resolve()))
+        )
+    return (
+        "#!/bin/bash\n"
+        + "".join("#SBATCH %s\n" % directive for directive in directives)
+        + "# %s: seeds %s (task i runs the i-th), written by `python -m sweep.run`\n"
+        % (sweep.experiment.name, " ".join(map(str, seeds)))
+        + "set -u\n"
+        + "seeds=(%s)\n" % " ".join(map(str, seeds))
+        + "seed=${seeds[$SLURM_ARRAY_TASK_ID]}\n"
+        + "run=%s/seed-$seed\n" % q(str(folder))
+        + "compiledir=%s/.theano/seed-$seed\n" % q(str(folder))
+        + cache
+        + "export THEANO_FLAGS=\"${THEANO_FLAGS:+$THEANO_FLAGS,}base_compiledir=$compiledir\"\n"
+        + "export APPTAINERENV_THEANO_FLAGS=\"$THEANO_FLAGS\"  # wins over an image's own (--launcher)\n"
+        + "cd %s || exit 1\n" % q(str(repository))
+        + "echo \"task $SLURM_ARRAY_TASK_ID (job $SLURM_JOB_ID, restart ${SLURM_RESTART_COUNT:-0}) on "
+        "$(hostname): seed $seed into $run\" >&2\n"
+        + " ".join(command)
+        + " &\n"
+        + "pid=$!\n"
+        + "# Slurm's signal before the time limit: the run stops after its epoch in progress\n"
+        + "trap 'kill -USR1 \"$pid\" 2>/dev/null' USR1\n"
+        + "while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\"; done\n"
+        + "wait \"$pid\"; status=$?\n"
+        + "if [ \"$status\" -eq %d ]; then\n" % STOPPED
+        + "    echo \"seed $seed stopped before the time limit: requeueing job $SLURM_JOB_ID\" >&2\n"
+        + "    scontrol requeue \"$SLURM_JOB_ID\"\n"
+        + "fi\n"
+        + "exit \"$status\"\n"
+    )
 
 
 def check_client() -> None:
     """A UserError unless sbatch is here (before anything is written)."""
     if shutil.which("sbatch") is None:
-        raise UserError("sbatch is not installed here: submit from a Slurm login node (or `make setup "
-                        "INSTALL_FLAGS=--slurm` for Debian's client), or use --backend local")
+        raise UserError(
+            "sbatch is not installed here: submit from a Slurm login node (or `make setup "
+            "INSTALL_FLAGS=--slurm` for Debian's client), or use --backend local"
+        )
 
 
 def submit(sweep: Sweep, seeds: Sequence[int], options: Options, repository: Path) -> str:
@@ -111,6 +128,8 @@ def submit(sweep: Sweep, seeds: Sequence[int], options: Options, repository: Pat
     except subprocess.TimeoutExpired:
         raise UserError("sbatch did not answer within 2 minutes: check the cluster (sinfo), then retry") from None
     if done.returncode != 0:
-        raise UserError("sbatch refused the job (%s): fix the options (--sbatch, --time, --gpus) and retry; the "
-                        "script is %s" % (" ".join(done.stderr.split()) or "no message", path))
+        raise UserError(
+            "sbatch refused the job (%s): fix the options (--sbatch, --time, --gpus) and retry; the "
+            "script is %s" % (" ".join(done.stderr.split()) or "no message", path)
+        )
     return done.stdout.strip().split(";")[0]

@@ -4,6 +4,7 @@ Read from the run folders (``log.jsonl``, the lock of a run in progress) and, fo
 queue (``squeue``, where it is installed): ``finished``, ``running``, ``stopped`` (epochs done, no process: it
 resumes when rerun or requeued), ``not started``, with the Slurm task's state beside it.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,12 @@ def queue(jobs: List[str]) -> Optional[Dict[str, str]]:
         return {}
     arrays = sorted({job.split("_")[0] for job in jobs})
     try:
-        done = subprocess.run(["squeue", "--noheader", "--array", "--jobs", ",".join(arrays), "--format", "%i %T"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["squeue", "--noheader", "--array", "--jobs", ",".join(arrays), "--format", "%i %T"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:  # e.g. jobs so old that Slurm forgot them
@@ -45,8 +50,14 @@ def row(folder: Path, seed: str, how: Dict[str, str], queued: Optional[Dict[str,
     if last is None:
         return [seed, "0", "running (%s)" % holder if holder else "not started", "-", "-", slurm]
     state = "finished" if last["epoch"] >= last["num_epochs"] else "running (%s)" % holder if holder else "stopped"
-    return [seed, "%d / %d" % (last["epoch"], last["num_epochs"]), state, str(last["best_epoch"]),
-            "%.2f" % last["test_error_rate"], slurm]
+    return [
+        seed,
+        "%d / %d" % (last["epoch"], last["num_epochs"]),
+        state,
+        str(last["best_epoch"]),
+        "%.2f" % last["test_error_rate"],
+        slurm,
+    ]
 
 
 def status(folder: Path) -> str:
@@ -54,8 +65,12 @@ def status(folder: Path) -> str:
     recorded = plan.read(folder)
     seeds = recorded["seeds"]
     queued = queue([how["job"] for how in seeds.values() if how.get("job")])
-    lines = ["%s: %s, flags [%s]" % (folder, recorded["experiment"], " ".join(recorded["flags"])), "",
-             "| %s |" % " | ".join(COLUMNS), "|%s" % (" --- |" * len(COLUMNS))]
+    lines = [
+        "%s: %s, flags [%s]" % (folder, recorded["experiment"], " ".join(recorded["flags"])),
+        "",
+        "| %s |" % " | ".join(COLUMNS),
+        "|%s" % (" --- |" * len(COLUMNS)),
+    ]
     lines += ["| %s |" % " | ".join(row(folder, seed, how, queued)) for seed, how in seeds.items()]
     return "\n".join(lines)
 
@@ -63,8 +78,9 @@ def status(folder: Path) -> str:
 @command
 def main(argv: Optional[List[str]] = None) -> None:
     parser = ArgumentParser(prog="python -m sweep.status", description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("experiment", nargs="?", help="the sweep of this experiment (as for sweep.run), in "
-                                                      "RUNS/<experiment>-sweep")
+    parser.add_argument(
+        "experiment", nargs="?", help="the sweep of this experiment (as for sweep.run), in RUNS/<experiment>-sweep"
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default: runs)")
     parser.add_argument("--sweep-dir", type=Path, help="the sweep folder (instead of an experiment)")
     args = parser.parse_args(argv)

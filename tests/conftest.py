@@ -5,6 +5,7 @@ Real MNIST is looked for where ``make download-mnist`` puts it (``$PYLEARN2_DATA
 ``../shared/data/mnist`` (the published .gz files). Without it the real-data tests are skipped, except under
 ``CI=true``, where they fail: CI must run them (``.ci/run`` stages the data).
 """
+
 import gzip
 import io
 import os
@@ -18,8 +19,9 @@ from pathlib import Path
 # compare exactly. GCC may otherwise contract a*b+c into FMAs in Theano's generated C (-march=native), and
 # OpenBLAS picks its kernels by CPU. Both settings only fix choices that are otherwise machine-dependent.
 if "-ffp-contract" not in os.environ.get("THEANO_FLAGS", ""):
-    os.environ["THEANO_FLAGS"] = ",".join(filter(None, [os.environ.get("THEANO_FLAGS"),
-                                                        "gcc.cxxflags=-ffp-contract=off"]))
+    os.environ["THEANO_FLAGS"] = ",".join(
+        filter(None, [os.environ.get("THEANO_FLAGS"), "gcc.cxxflags=-ffp-contract=off"])
+    )
 if platform.machine() == "x86_64":
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 # Under `make test` the tests' own make commands would be sub-makes, which print "Entering directory" lines: each
@@ -32,8 +34,7 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-               "t10k-labels-idx1-ubyte")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:
@@ -48,6 +49,7 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
 def write_h5(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
     """Write X (N, 3072) and y (N, 10) as an SVHN h5 file in pylearn2's layout (datasets/pytables_file.py)."""
     from datasets import pytables_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with pytables_file.create(path, len(X)) as h5:
         for node, values in zip(pytables_file.data_nodes(h5), (X, y)):
@@ -78,12 +80,19 @@ def py2_pickle(obj) -> bytes:
 
 def batch_bytes(data, labels, name="batch") -> bytes:
     """A CIFAR-10 batch file as the CIFAR site ships it (Python-2 str keys; data uint8 (n, 3072); labels a list)."""
-    return py2_pickle({b"batch_label": name.encode(), b"labels": list(labels), b"data": data,
-                       b"filenames": [b"img_%d.png" % i for i in range(len(labels))]})
+    return py2_pickle(
+        {
+            b"batch_label": name.encode(),
+            b"labels": list(labels),
+            b"data": data,
+            b"filenames": [b"img_%d.png" % i for i in range(len(labels))],
+        }
+    )
 
 
 def md5_of(path: Path):
     from harness.files import Checksum, file_digest
+
     return Checksum("md5", file_digest(path, "md5"))
 
 
@@ -92,6 +101,7 @@ def write_cifar10(root: Path, rows: dict, rng: np.random.RandomState, templates:
     datasets.cifar10 accept them (their checksums are substituted by the caller with ``md5_of``). With
     ``templates`` the images are a per-class pattern plus noise, so that a network can learn them."""
     from datasets import cifar10
+
     folder = root / "cifar10" / cifar10.FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     patterns = rng.randint(0, 256, (10, 3072))
@@ -110,14 +120,15 @@ def write_cifar10(root: Path, rows: dict, rng: np.random.RandomState, templates:
 def smoke_flags(name: str) -> list:
     """The flags of an experiment's small run (what `make <target>-smoke` passes): experiments.py."""
     import experiments
+
     return experiments.by_name(name).smoke_flags.split()
 
 
 def adam_first_step(g, LR):
     """Lasagne Adam's first step from zero moments (docs/REPRODUCTION.md §1.5): a_1 * m_1 / (sqrt(v_1) + eps)."""
     g = g.astype(np.float64)
-    a_1 = LR * np.sqrt(1 - .999) / (1 - .9)
-    return a_1 * (.1 * g) / (np.sqrt(.001 * g ** 2) + 1e-8)
+    a_1 = LR * np.sqrt(1 - 0.999) / (1 - 0.9)
+    return a_1 * (0.1 * g) / (np.sqrt(0.001 * g**2) + 1e-8)
 
 
 def missing_real_data(what: str) -> None:
@@ -142,6 +153,7 @@ def real_mnist_root(tmp_path_factory) -> Path:
     from datasets import mnist
     from harness.errors import UserError
     from harness.files import verify
+
     configured = os.environ.get("PYLEARN2_DATA_PATH")
     if configured:
         try:
@@ -162,10 +174,41 @@ def real_mnist_root(tmp_path_factory) -> Path:
 
 # --- six small trained runs, one per experiment (tests/test_golden.py, tests/test_trained.py) ----------------------
 
-MNIST_RUN = ["--num-epochs", "2", "--num-units", "64", "--n-hidden-layers", "1", "--train-size", "1000",
-             "--valid-size", "200", "--test-size", "200"]
-CONVNET_RUN = ["--num-epochs", "2", "--filters", "4", "4", "8", "8", "8", "8", "--num-units", "16",
-               "--train-size", "200", "--valid-size", "50", "--test-size", "50", "--batch-size", "25"]
+MNIST_RUN = [
+    "--num-epochs",
+    "2",
+    "--num-units",
+    "64",
+    "--n-hidden-layers",
+    "1",
+    "--train-size",
+    "1000",
+    "--valid-size",
+    "200",
+    "--test-size",
+    "200",
+]
+CONVNET_RUN = [
+    "--num-epochs",
+    "2",
+    "--filters",
+    "4",
+    "4",
+    "8",
+    "8",
+    "8",
+    "8",
+    "--num-units",
+    "16",
+    "--train-size",
+    "200",
+    "--valid-size",
+    "50",
+    "--test-size",
+    "50",
+    "--batch-size",
+    "25",
+]
 
 
 def _synthetic_convnet_data(root: Path) -> dict:
@@ -174,6 +217,7 @@ def _synthetic_convnet_data(root: Path) -> dict:
     (compressed: only the rows used are non-zero), and SVHN h5 files, raw for BinaryNet and GCN + LCN-like for
     BinaryConnect. Returns the CIFAR-10 checksums that accept the batches."""
     from datasets import cifar10, cifar10_whitened, svhn
+
     rng = np.random.RandomState(11)
     rows = dict({name: 9010 for name in cifar10.FILES["train"]}, test_batch=100)
     write_cifar10(root, rows, rng, templates=True)
@@ -183,14 +227,14 @@ def _synthetic_convnet_data(root: Path) -> dict:
         X = np.zeros((n, 3072), np.float32)
         y = rng.randint(0, 10, (n, 1)).astype(np.uint8)
         for used in (slice(0, 250), slice(45000, n)):  # training, validation (and all the test) rows
-            X[used] = rng.normal(0, 1, X[used].shape) + y[used] * .3
+            X[used] = rng.normal(0, 1, X[used].shape) + y[used] * 0.3
         np.savez_compressed(folder / (which + ".npz"), X=X, y=y)
     square = np.eye(3072, dtype=np.float32)
     np.savez_compressed(folder / "preprocessor.npz", mean=np.zeros(3072, np.float32), P=square, inverse=square)
     for where, scale in ((svhn.default_folder(str(root)), 255), (root / "local", 1)):
         for name, n in (("splitted_train", 200), ("valid", 50), ("test", 50)):
             labels = rng.randint(0, 10, n)
-            X = (rng.uniform(0, 1, (n, 3072)) * .5 + labels[:, None] * .05) * scale
+            X = (rng.uniform(0, 1, (n, 3072)) * 0.5 + labels[:, None] * 0.05) * scale
             write_h5(svhn.h5_path(where, name), X.astype(np.float32), np.eye(10, dtype=np.float32)[labels])
     return {name: md5_of(root / "cifar10" / cifar10.FOLDER / name) for name in rows}
 
@@ -200,9 +244,15 @@ def trained_runs(real_mnist_root, tmp_path_factory) -> dict:
     """{experiment: (run folder, its stdout)} of six small finished runs (MNIST_RUN on the real MNIST, CONVNET_RUN
     on synthetic data), trained once for the session."""
     import contextlib
-    from binaryconnect import cifar10 as bc_cifar10, mnist as bc_mnist, svhn as bc_svhn
-    from binarynet import cifar10 as bn_cifar10, mnist as bn_mnist, svhn as bn_svhn
+
+    from binaryconnect import cifar10 as bc_cifar10
+    from binaryconnect import mnist as bc_mnist
+    from binaryconnect import svhn as bc_svhn
+    from binarynet import cifar10 as bn_cifar10
+    from binarynet import mnist as bn_mnist
+    from binarynet import svhn as bn_svhn
     from datasets import cifar10
+
     data = tmp_path_factory.mktemp("convnet_data")
     checksums = _synthetic_convnet_data(data)
     runs = {}
@@ -210,9 +260,14 @@ def trained_runs(real_mnist_root, tmp_path_factory) -> dict:
         for name, checksum in checksums.items():
             patch.setitem(cifar10.CHECKSUMS, name, checksum)
         patch.setenv("SVHN_LOCAL_PATH", str(data / "local"))
-        for script, flags, root in ((bn_mnist, MNIST_RUN, real_mnist_root), (bc_mnist, MNIST_RUN, real_mnist_root),
-                                    (bn_cifar10, CONVNET_RUN, data), (bc_cifar10, CONVNET_RUN, data),
-                                    (bn_svhn, CONVNET_RUN, data), (bc_svhn, CONVNET_RUN, data / "local")):
+        for script, flags, root in (
+            (bn_mnist, MNIST_RUN, real_mnist_root),
+            (bc_mnist, MNIST_RUN, real_mnist_root),
+            (bn_cifar10, CONVNET_RUN, data),
+            (bc_cifar10, CONVNET_RUN, data),
+            (bn_svhn, CONVNET_RUN, data),
+            (bc_svhn, CONVNET_RUN, data / "local"),
+        ):
             name = "%s-%s" % tuple(script.__name__.split("."))
             folder = tmp_path_factory.mktemp(name)
             stdout = io.StringIO()

@@ -7,6 +7,7 @@ category: ordinary units of either gamma sign, gamma = 0, inv_std = 0, and units
 an exact pre-activation of the test inputs (kinds TIE, TRAP32, EXACT, FMA below). Inputs are multiples of 1/4,
 so the first layer's float32 sums are exact in any order and its ties land exactly too.
 """
+
 import compat  # noqa: F401
 
 import functools
@@ -25,17 +26,18 @@ from deploy.export import export
 
 F32 = np.float32
 # Deterministic binarization (§1.1): the first three give +1 (float32(1 + W) rounds to 1), -6e-8 gives -1.
-SPECIAL_W = F32([0., -1e-8, -2.9e-8, -6e-8, 1e-8])
+SPECIAL_W = F32([0.0, -1e-8, -2.9e-8, -6e-8, 1e-8])
 # Categories of hidden units, cycled over units (offset by layer so that few-channel convolutions see them all).
 PLAIN, ZERO_GAMMA, ZERO_INV_STD, TIE, TRAP32, EXACT, FMA = range(7)
 CATEGORIES = (PLAIN, ZERO_GAMMA, PLAIN, ZERO_INV_STD, TIE, PLAIN, TRAP32, EXACT, FMA)
-CONSTANT_BETAS = F32([0., -1e-8, -.5, .5, -6e-8])  # of the constant units: sign(beta), trap 32 included
+CONSTANT_BETAS = F32([0.0, -1e-8, -0.5, 0.5, -6e-8])  # of the constant units: sign(beta), trap 32 included
 
 
 def theano_fuses() -> bool:
     """Whether g++ may fuse Theano's float32 a*b + c into an FMA: a CPU with FMA (``-mfma`` in Theano's
     ``-march=native`` flags) and no ``-ffp-contract=off`` (which the test suite sets: tests/conftest.py)."""
     from theano.gof.cmodule import GCC_compiler
+
     return "-mfma" in GCC_compiler.compile_args() and "-ffp-contract=off" not in theano.config.gcc.cxxflags
 
 
@@ -78,11 +80,11 @@ class Case:
         """Theano's (hidden sign outputs, scores, Wb per binary layer) for inputs X."""
         values = self.function(X)
         hidden = len(self.stages) - 1
-        return values[:hidden], values[hidden], values[hidden + 1:]
+        return values[:hidden], values[hidden], values[hidden + 1 :]
 
 
 def _binary_layer(kind, incoming, size):
-    options = dict(binary=True, stochastic=False, H=1., nonlinearity=lasagne.nonlinearities.identity)
+    options = dict(binary=True, stochastic=False, H=1.0, nonlinearity=lasagne.nonlinearities.identity)
     if kind == "conv":
         return binary_net.Conv2DLayer(incoming, size, (3, 3), pad=1, **options)
     return binary_net.DenseLayer(incoming, size, **options)
@@ -91,7 +93,7 @@ def _binary_layer(kind, incoming, size):
 def _stage(kind: str, incoming, size: int, pool: bool = False, sign: bool = True) -> Stage:
     binary = _binary_layer(kind, incoming, size)
     pooled = lasagne.layers.MaxPool2DLayer(binary, pool_size=(2, 2)) if pool else None
-    norm = binary_net.BatchNormLayer(pooled or binary, epsilon=1e-4, alpha=.1)
+    norm = binary_net.BatchNormLayer(pooled or binary, epsilon=1e-4, alpha=0.1)
     activation = lasagne.layers.NonlinearityLayer(norm, nonlinearity=binary_net.binary_tanh_unit) if sign else None
     return Stage(binary, pooled, norm, activation)
 
@@ -99,11 +101,11 @@ def _stage(kind: str, incoming, size: int, pool: bool = False, sign: bool = True
 def build_mlp(units: Sequence[int]) -> Tuple[T.TensorVariable, List[Stage]]:
     """Input 1x28x28 -> Dropout(.2) -> n x [Dense -> BN -> sign -> Dropout(.5)] -> Dense(10) -> BN (§2.1)."""
     input = T.tensor4("inputs")
-    layer = lasagne.layers.DropoutLayer(lasagne.layers.InputLayer((None, 1, 28, 28), input_var=input), p=.2)
+    layer = lasagne.layers.DropoutLayer(lasagne.layers.InputLayer((None, 1, 28, 28), input_var=input), p=0.2)
     stages = []
     for size in units:
         stages.append(_stage("dense", layer, size))
-        layer = lasagne.layers.DropoutLayer(stages[-1].sign, p=.5)
+        layer = lasagne.layers.DropoutLayer(stages[-1].sign, p=0.5)
     return input, stages + [_stage("dense", layer, 10, sign=False)]
 
 
@@ -172,7 +174,7 @@ def theano_signs(x: np.ndarray, params: Dict[str, np.ndarray], fused: bool) -> n
     beta, gamma, mean, inv_std = (params[name].reshape(shape) for name in ("beta", "gamma", "mean", "inv_std"))
     t = (x.astype(F32) - mean) * gamma
     r = (t.astype(np.float64) * inv_std + 1).astype(F32) if fused else t * inv_std + F32(1)
-    return np.where((r + beta) * F32(.5) >= .5, 1, -1)
+    return np.where((r + beta) * F32(0.5) >= 0.5, 1, -1)
 
 
 class Plant(NamedTuple):
@@ -194,25 +196,26 @@ def _set_weights(stage: Stage, rng: np.random.RandomState) -> None:
     stage.binary.b.set_value((rng.randint(-16, 17, stage.binary.b.get_value().shape) / 8).astype(F32))
 
 
-def _plant_unit(u: int, kind: int, x: float, scale: float, rng: np.random.RandomState,
-                params: Dict[str, np.ndarray]) -> None:
+def _plant_unit(
+    u: int, kind: int, x: float, scale: float, rng: np.random.RandomState, params: Dict[str, np.ndarray]
+) -> None:
     """BN parameters of unit u for category ``kind``; x = v + b, the exact float32 input of its batch norm."""
-    sign = rng.choice([-1., 1.])
+    sign = rng.choice([-1.0, 1.0])
     if kind == PLAIN:
-        params["gamma"][u], params["inv_std"][u] = sign * rng.uniform(.3, 2), rng.uniform(.5, 2) / scale
-        params["mean"][u], params["beta"][u] = rng.normal(0, scale), rng.normal(0, .5)
+        params["gamma"][u], params["inv_std"][u] = sign * rng.uniform(0.3, 2), rng.uniform(0.5, 2) / scale
+        params["mean"][u], params["beta"][u] = rng.normal(0, scale), rng.normal(0, 0.5)
     elif kind in (ZERO_GAMMA, ZERO_INV_STD):
-        params["gamma"][u] = 0. if kind == ZERO_GAMMA else sign * rng.uniform(.3, 2)
-        params["inv_std"][u] = 0. if kind == ZERO_INV_STD else rng.uniform(.1, 2)
+        params["gamma"][u] = 0.0 if kind == ZERO_GAMMA else sign * rng.uniform(0.3, 2)
+        params["inv_std"][u] = 0.0 if kind == ZERO_INV_STD else rng.uniform(0.1, 2)
         params["mean"][u], params["beta"][u] = rng.normal(0, scale), CONSTANT_BETAS[u % len(CONSTANT_BETAS)]
     elif kind in (TIE, TRAP32):  # x - mean = 0 at v: Theano's (1 + 0) + beta is 1 for beta = 0 and for -1e-8
-        params["gamma"][u], params["inv_std"][u] = sign * rng.uniform(.3, 2), rng.uniform(.1, 2)
-        params["mean"][u], params["beta"][u] = x, (0. if kind == TIE else -1e-8)
+        params["gamma"][u], params["inv_std"][u] = sign * rng.uniform(0.3, 2), rng.uniform(0.1, 2)
+        params["mean"][u], params["beta"][u] = x, (0.0 if kind == TIE else -1e-8)
     elif kind == EXACT:  # at v, 8 * (±0.5) * 0.25 = ±1 and beta = -+1: a zero with every parameter nonzero
-        params["gamma"][u], params["inv_std"][u], params["mean"][u], params["beta"][u] = .5 * sign, .25, x - 8, -sign
+        params["gamma"][u], params["inv_std"][u], params["mean"][u], params["beta"][u] = 0.5 * sign, 0.25, x - 8, -sign
     else:  # FMA: the sign at v depends on 1 + (x - mean) * gamma * inv_std being fused (fma_witness)
         a, c, beta = fma_witness()
-        params["gamma"][u], params["inv_std"][u], params["mean"][u], params["beta"][u] = 1., c, x - a, beta
+        params["gamma"][u], params["inv_std"][u], params["mean"][u], params["beta"][u] = 1.0, c, x - a, beta
 
 
 def set_parameters(case: Case, X: np.ndarray, seed: int) -> List[Plant]:
@@ -272,7 +275,7 @@ class Exported(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def exported(name: str) -> Exported:
-    """"mlp" or a CONVNETS name: parameters set (seed 1) on 16 dyadic images, exported once per session."""
+    """ "mlp" or a CONVNETS name: parameters set (seed 1) on 16 dyadic images, exported once per session."""
     case = mlp_case() if name == "mlp" else convnet_case(CONVNETS[name])
     X = dyadic_inputs(np.random.RandomState(0), 16, case.stages[0].binary.input_shape[1:])
     plants = set_parameters(case, X, seed=1)

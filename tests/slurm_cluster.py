@@ -7,6 +7,7 @@ those) are stopped. Debian bookworm's packages: ``slurm-wlm`` (Slurm 22.05) and 
 (``bash docker/install.sh --slurm``). Job records come from ``jobcomp/filetxt`` (``sacct --completion``), as there
 is no accounting database.
 """
+
 import contextlib
 import getpass
 import os
@@ -35,32 +36,50 @@ def _free_port() -> int:
 
 def _config(folder: Path, cpus: int) -> str:
     host, user = socket.gethostname(), getpass.getuser()
-    return "\n".join([
-        "ClusterName=sweeptest",
-        "SlurmctldHost=%s(127.0.0.1)" % host,
-        "SlurmctldPort=%d" % _free_port(), "SlurmdPort=%d" % _free_port(),
-        "SlurmUser=%s" % user, "SlurmdUser=%s" % user,
-        "AuthType=auth/munge", "CredType=cred/munge", "AuthInfo=socket=%s" % (folder / "munge.socket"),
-        "StateSaveLocation=%s" % (folder / "state"), "SlurmdSpoolDir=%s" % (folder / "spool"),
-        "SlurmctldPidFile=%s" % (folder / "slurmctld.pid"), "SlurmdPidFile=%s" % (folder / "slurmd.pid"),
-        "SlurmctldLogFile=%s" % (folder / "slurmctld.log"), "SlurmdLogFile=%s" % (folder / "slurmd.log"),
-        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
-        "SchedulerType=sched/backfill", "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU",
-        "JobCompType=jobcomp/filetxt", "JobCompLoc=%s" % (folder / "jobcomp.txt"),
-        "AccountingStorageType=accounting_storage/none", "ReturnToService=2",
-        "SlurmdParameters=config_overrides",  # the node's CPUs as configured here, not as counted
-        "NodeName=%s NodeAddr=127.0.0.1 CPUs=%d State=UNKNOWN" % (host, cpus),
-        "PartitionName=test Nodes=%s Default=YES MaxTime=INFINITE State=UP" % host, ""])
+    return "\n".join(
+        [
+            "ClusterName=sweeptest",
+            "SlurmctldHost=%s(127.0.0.1)" % host,
+            "SlurmctldPort=%d" % _free_port(),
+            "SlurmdPort=%d" % _free_port(),
+            "SlurmUser=%s" % user,
+            "SlurmdUser=%s" % user,
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            "AuthInfo=socket=%s" % (folder / "munge.socket"),
+            "StateSaveLocation=%s" % (folder / "state"),
+            "SlurmdSpoolDir=%s" % (folder / "spool"),
+            "SlurmctldPidFile=%s" % (folder / "slurmctld.pid"),
+            "SlurmdPidFile=%s" % (folder / "slurmd.pid"),
+            "SlurmctldLogFile=%s" % (folder / "slurmctld.log"),
+            "SlurmdLogFile=%s" % (folder / "slurmd.log"),
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "MpiDefault=none",
+            "SchedulerType=sched/backfill",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_CPU",
+            "JobCompType=jobcomp/filetxt",
+            "JobCompLoc=%s" % (folder / "jobcomp.txt"),
+            "AccountingStorageType=accounting_storage/none",
+            "ReturnToService=2",
+            "SlurmdParameters=config_overrides",  # the node's CPUs as configured here, not as counted
+            "NodeName=%s NodeAddr=127.0.0.1 CPUs=%d State=UNKNOWN" % (host, cpus),
+            "PartitionName=test Nodes=%s Default=YES MaxTime=INFINITE State=UP" % host,
+            "",
+        ]
+    )
 
 
 def _wait_for(what: str, ready, logs: List[Path], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
-            tails = "\n".join("--- %s\n%s" % (log, log.read_text()[-2000:] if log.exists() else "(none)")
-                              for log in logs)
+            tails = "\n".join(
+                "--- %s\n%s" % (log, log.read_text()[-2000:] if log.exists() else "(none)") for log in logs
+            )
             raise RuntimeError("the test's Slurm cluster: %s did not happen within %d s\n%s" % (what, timeout, tails))
-        time.sleep(.5)
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager
@@ -77,24 +96,39 @@ def cluster(folder: Path, cpus: int) -> Iterator[Dict[str, str]]:
 
     def start(name: str, *args: str) -> None:
         with open(folder / (name + ".out"), "wb") as out:
-            started.append(subprocess.Popen([name, *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True))
+            started.append(
+                subprocess.Popen([name, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            )
 
     def answers(*command: str) -> bool:
         return subprocess.run(command, env=env, capture_output=True).returncode == 0
 
     logs = [folder / name for name in ("munged.out", "slurmctld.out", "slurmctld.log", "slurmd.out", "slurmd.log")]
     try:
-        start("munged", "--foreground", "--force", "--socket=%s" % (folder / "munge.socket"),
-              "--key-file=%s" % key, "--log-file=%s" % (folder / "munged.log"),
-              "--pid-file=%s" % (folder / "munged.pid"), "--seed-file=%s" % (folder / "munged.seed"))
+        start(
+            "munged",
+            "--foreground",
+            "--force",
+            "--socket=%s" % (folder / "munge.socket"),
+            "--key-file=%s" % key,
+            "--log-file=%s" % (folder / "munged.log"),
+            "--pid-file=%s" % (folder / "munged.pid"),
+            "--seed-file=%s" % (folder / "munged.seed"),
+        )
         _wait_for("munged answering", lambda: (folder / "munge.socket").exists(), logs)
         start("slurmctld", "-D", "-i")
         _wait_for("slurmctld answering", lambda: answers("scontrol", "ping"), logs)
         start("slurmd", "-D")
-        _wait_for("the node idle", lambda: subprocess.run(["sinfo", "--noheader", "--format=%T"], env=env,
-                                                          capture_output=True, text=True).stdout.strip() == "idle",
-                  logs)
+        _wait_for(
+            "the node idle",
+            lambda: (
+                subprocess.run(
+                    ["sinfo", "--noheader", "--format=%T"], env=env, capture_output=True, text=True
+                ).stdout.strip()
+                == "idle"
+            ),
+            logs,
+        )
         yield env
     finally:
         if len(started) >= 2:

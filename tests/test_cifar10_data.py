@@ -1,5 +1,6 @@
 """datasets.cifar10, datasets.zca, datasets.cifar10_whitened: pylearn2's CIFAR-10 semantics (docs/REPRODUCTION.md §3.2)
 on small synthetic batches written in the real format (Python-2 protocol-2 pickles of {'data', 'labels'})."""
+
 import functools
 import http.server
 import io
@@ -10,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import batch_bytes, md5_of, py2_pickle
 
 from datasets import cifar10, cifar10_whitened, download
+from datasets.zca import ZCA
 from harness.errors import UserError
 from harness.files import Checksum
-from datasets.zca import ZCA
-from conftest import batch_bytes, md5_of, py2_pickle
 
 BATCH_ROWS = {name: 20 for name in cifar10.FILES["train"]}
 BATCH_ROWS["test_batch"] = 10
@@ -87,22 +88,23 @@ def independent_gcn(raw: np.ndarray, scale: float) -> np.ndarray:
     """GCN in float64 from the definition (§3.2, trap 20): per row, subtract its mean, divide by L2 norm / scale."""
     x = raw.astype(np.float64)
     x -= x.mean(axis=1, keepdims=True)
-    return x * scale / np.sqrt((x ** 2).sum(axis=1, keepdims=True))
+    return x * scale / np.sqrt((x**2).sum(axis=1, keepdims=True))
 
 
 def test_gcn_is_applied_to_the_whole_set_before_slicing(synthetic, monkeypatch):
     root, data, _, checksums = synthetic
     seen = []
     real_gcn = cifar10.global_contrast_normalize
-    monkeypatch.setattr(cifar10, "global_contrast_normalize",
-                        lambda X, **kwargs: seen.append(X.shape) or real_gcn(X, **kwargs))
-    part = cifar10.CIFAR10("train", start=10, stop=30, gcn=55., path=str(root), checksums=checksums)
+    monkeypatch.setattr(
+        cifar10, "global_contrast_normalize", lambda X, **kwargs: seen.append(X.shape) or real_gcn(X, **kwargs)
+    )
+    part = cifar10.CIFAR10("train", start=10, stop=30, gcn=55.0, path=str(root), checksums=checksums)
     assert seen == [(100, 3072)]  # GCN is per row, so only the call shows that it saw the whole set
     whole = np.concatenate([data[name] for name in cifar10.FILES["train"]])
     assert part.X.dtype == np.float32
-    np.testing.assert_allclose(part.X, independent_gcn(whole, 55.)[10:30], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(part.X.astype(np.float64), axis=1), 55., rtol=1e-5)
-    np.testing.assert_allclose(part.X.mean(axis=1), 0., atol=1e-5)
+    np.testing.assert_allclose(part.X, independent_gcn(whole, 55.0)[10:30], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(part.X.astype(np.float64), axis=1), 55.0, rtol=1e-5)
+    np.testing.assert_allclose(part.X.mean(axis=1), 0.0, atol=1e-5)
 
 
 def test_missing_batch_names_the_download_command(synthetic):
@@ -119,6 +121,7 @@ def test_a_wrong_checksum_fails_before_anything_is_unpickled(synthetic, monkeypa
 
     def never(self):
         raise AssertionError("unpickled a file that failed its checksum")
+
     monkeypatch.setattr(cifar10._ArrayOnlyUnpickler, "load", never)
     with pytest.raises(UserError, match="test_batch is corrupt .*run `make download-cifar10`"):
         cifar10.CIFAR10("test", path=str(root), checksums=checksums)
@@ -127,9 +130,13 @@ def test_a_wrong_checksum_fails_before_anything_is_unpickled(synthetic, monkeypa
 def test_shipped_checksums_are_the_published_md5s():
     assert cifar10.TARBALL_CHECKSUM == Checksum("md5", "c58f30108f718f92721af3b95e74349a")
     assert {name: c.hexdigest for name, c in cifar10.CHECKSUMS.items()} == {
-        "data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
-        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb", "test_batch": "40351d587109b95175f43aff81a1287e"}
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+    }
 
 
 class _RunsCommand:
@@ -140,8 +147,10 @@ class _RunsCommand:
         return os.system, ("touch %s" % self.marker,)
 
 
-@pytest.mark.parametrize("payload", [lambda marker: {b"data": _RunsCommand(marker)},
-                                     lambda marker: {b"data": functools.partial(print, marker)}])
+@pytest.mark.parametrize(
+    "payload",
+    [lambda marker: {b"data": _RunsCommand(marker)}, lambda marker: {b"data": functools.partial(print, marker)}],
+)
 def test_a_pickle_naming_any_other_global_is_refused_even_with_a_valid_checksum(synthetic, payload):
     root, _, _, checksums = synthetic
     marker = root / "pwned"
@@ -151,17 +160,20 @@ def test_a_pickle_naming_any_other_global_is_refused_even_with_a_valid_checksum(
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (lambda: batch_bytes(np.zeros((4, 3072), np.uint8), range(4))[:-30], "not a readable pickle"),
-    (lambda: b"", "not a readable pickle"),
-    (lambda: py2_pickle([1, 2]), "no dict with 'data' and 'labels'"),
-    (lambda: batch_bytes(np.zeros((4, 3000), np.uint8), range(4)), r"expected uint8 \(n, 3072\)"),
-    (lambda: batch_bytes(np.zeros((4, 3072), np.float64), range(4)), r"'data' is float64"),
-    (lambda: batch_bytes(np.zeros(3072, np.uint8), [1]), r"'data' is uint8 \(3072,\)"),
-    (lambda: batch_bytes(np.zeros((4, 3072), np.uint8), range(3)), "expected 4 integers"),
-    (lambda: batch_bytes(np.zeros((2, 3072), np.uint8), [3, 10]), "labels outside 0..9"),
-    (lambda: batch_bytes(np.zeros((2, 3072), np.uint8), [0, -1]), "labels outside 0..9"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lambda: batch_bytes(np.zeros((4, 3072), np.uint8), range(4))[:-30], "not a readable pickle"),
+        (lambda: b"", "not a readable pickle"),
+        (lambda: py2_pickle([1, 2]), "no dict with 'data' and 'labels'"),
+        (lambda: batch_bytes(np.zeros((4, 3000), np.uint8), range(4)), r"expected uint8 \(n, 3072\)"),
+        (lambda: batch_bytes(np.zeros((4, 3072), np.float64), range(4)), r"'data' is float64"),
+        (lambda: batch_bytes(np.zeros(3072, np.uint8), [1]), r"'data' is uint8 \(3072,\)"),
+        (lambda: batch_bytes(np.zeros((4, 3072), np.uint8), range(3)), "expected 4 integers"),
+        (lambda: batch_bytes(np.zeros((2, 3072), np.uint8), [3, 10]), "labels outside 0..9"),
+        (lambda: batch_bytes(np.zeros((2, 3072), np.uint8), [0, -1]), "labels outside 0..9"),
+    ],
+)
 def test_malformed_batches_are_rejected_with_the_fix(synthetic, content, message):
     root, _, _, checksums = synthetic
     checksums = replace_batch(root, checksums, "test_batch", content())
@@ -183,12 +195,13 @@ def test_zca_matches_the_float64_definition():
     mean = X64.mean(axis=0)
     covariance = (X64 - mean).T @ (X64 - mean) / len(X)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance + 0.1 * np.eye(12))
-    P = eigenvectors @ np.diag(eigenvalues ** -0.5) @ eigenvectors.T
+    P = eigenvectors @ np.diag(eigenvalues**-0.5) @ eigenvectors.T
     assert zca.mean_.dtype == zca.P_.dtype == zca.inv_P_.dtype == np.float32
     np.testing.assert_allclose(zca.mean_, mean, atol=1e-5)
     np.testing.assert_allclose(zca.P_, P, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(zca.inv_P_, eigenvectors @ np.diag(eigenvalues ** 0.5) @ eigenvectors.T,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        zca.inv_P_, eigenvectors @ np.diag(eigenvalues**0.5) @ eigenvectors.T, rtol=1e-4, atol=1e-5
+    )
     white = zca.apply(X)
     assert white.dtype == np.float32
     np.testing.assert_allclose(white, (X64 - mean) @ P, rtol=1e-4, atol=1e-4)
@@ -203,7 +216,7 @@ def test_zca_whitened_covariance_is_identity_shrunk_by_the_filter_bias():
     covariance = np.cov(white, rowvar=False, bias=True)
     np.testing.assert_allclose(covariance, expected, atol=1e-4)
     assert np.abs(covariance - np.eye(12)).max() > 0.3  # the bias visibly shrinks the small components
-    unbiased = np.cov(ZCA(filter_bias=0.).fit(X).apply(X).astype(np.float64), rowvar=False, bias=True)
+    unbiased = np.cov(ZCA(filter_bias=0.0).fit(X).apply(X).astype(np.float64), rowvar=False, bias=True)
     np.testing.assert_allclose(unbiased, np.eye(12), atol=1e-3)
 
 
@@ -230,10 +243,10 @@ def test_zca_component_selection_keeps_the_largest_eigenvalues():
     eigenvalues, eigenvectors = np.linalg.eigh(np.cov(X.astype(np.float64), rowvar=False, bias=True))
     kept = ZCA(n_components=4).fit(X).P_
     assert np.linalg.matrix_rank(kept, tol=1e-3) == 4
-    np.testing.assert_allclose(kept @ eigenvectors[:, :8], 0., atol=1e-4)  # the eight smallest are gone
+    np.testing.assert_allclose(kept @ eigenvectors[:, :8], 0.0, atol=1e-4)  # the eight smallest are gone
     dropped = ZCA(n_drop_components=3).fit(X).P_
     assert np.linalg.matrix_rank(dropped, tol=1e-3) == 9
-    np.testing.assert_allclose(dropped @ eigenvectors[:, :3], 0., atol=1e-4)
+    np.testing.assert_allclose(dropped @ eigenvectors[:, :3], 0.0, atol=1e-4)
     with pytest.raises(ValueError, match="not both"):
         ZCA(n_components=4, n_drop_components=3)
 
@@ -248,7 +261,7 @@ def test_whitened_build_end_to_end(synthetic, monkeypatch, capsys):
     assert sorted(p.name for p in folder.iterdir()) == ["preprocessor.npz", "test.npz", "train.npz"]
 
     train_raw = np.concatenate([data[name] for name in cifar10.FILES["train"]])
-    gcn_train = independent_gcn(train_raw, 55.)
+    gcn_train = independent_gcn(train_raw, 55.0)
     zca = cifar10_whitened.load_preprocessor(str(root))
     np.testing.assert_allclose(zca.mean_, gcn_train.mean(axis=0), atol=1e-5)  # fitted on all 100 rows
     assert np.abs(gcn_train[:80].mean(axis=0) - gcn_train.mean(axis=0)).max() > 1e-2
@@ -265,7 +278,7 @@ def test_whitened_build_end_to_end(synthetic, monkeypatch, capsys):
     assert train.y.dtype == np.uint8 and train.y.shape == (80, 1)
     np.testing.assert_allclose(np.concatenate([train.X, valid.X]), centered @ P, atol=2e-3)
     assert np.concatenate([train.y, valid.y]).ravel().tolist() == sum((labels[n] for n in cifar10.FILES["train"]), [])
-    gcn_test = independent_gcn(data["test_batch"], 55.)
+    gcn_test = independent_gcn(data["test_batch"], 55.0)
     np.testing.assert_allclose(test.X, (gcn_test - gcn_train.mean(axis=0)) @ P, atol=2e-3)
     assert test.y.ravel().tolist() == labels["test_batch"]
 
@@ -276,18 +289,29 @@ def test_whitened_build_end_to_end(synthetic, monkeypatch, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda path: path.unlink(), "train.npz is missing: run `make cifar10-whitened`"),
-    (lambda path: path.write_bytes(path.read_bytes()[:200]),
-     "train.npz is damaged .*: delete it and run `make cifar10-whitened`"),
-    (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float64), y=np.zeros((3, 1), np.uint8)),
-     "X is float64, expected float32: run `make cifar10-whitened`"),
-    (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32)), "damaged .*make cifar10-whitened"),
-    (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32), y=np.zeros((2, 1), np.uint8)),
-     r"holds X \(3, 3072\) and y \(2, 1\).*make cifar10-whitened"),
-    (lambda path: np.savez(path, X=np.array([None, 1], dtype=object), y=np.zeros((2, 1), np.uint8)),
-     "damaged .*make cifar10-whitened"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda path: path.unlink(), "train.npz is missing: run `make cifar10-whitened`"),
+        (
+            lambda path: path.write_bytes(path.read_bytes()[:200]),
+            "train.npz is damaged .*: delete it and run `make cifar10-whitened`",
+        ),
+        (
+            lambda path: np.savez(path, X=np.zeros((3, 3072), np.float64), y=np.zeros((3, 1), np.uint8)),
+            "X is float64, expected float32: run `make cifar10-whitened`",
+        ),
+        (lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32)), "damaged .*make cifar10-whitened"),
+        (
+            lambda path: np.savez(path, X=np.zeros((3, 3072), np.float32), y=np.zeros((2, 1), np.uint8)),
+            r"holds X \(3, 3072\) and y \(2, 1\).*make cifar10-whitened",
+        ),
+        (
+            lambda path: np.savez(path, X=np.array([None, 1], dtype=object), y=np.zeros((2, 1), np.uint8)),
+            "damaged .*make cifar10-whitened",
+        ),
+    ],
+)
 def test_missing_or_damaged_whitened_files_name_the_build_command(tmp_path, damage, message):
     path = tmp_path / "cifar10" / cifar10_whitened.FOLDER / "train.npz"
     cifar10_whitened.save_arrays(path, X=np.ones((3, 3072), np.float32), y=np.zeros((3, 1), np.uint8))
@@ -346,18 +370,25 @@ def test_download_unpacks_the_verified_batches(synthetic, server, monkeypatch, t
     assert download.main(["cifar10", "--data-path", str(root)]) == 0
 
 
-@pytest.mark.parametrize("bad_member, message", [
-    (("cifar-10-batches-py/../../escaped", b"x"), "unsafe member"),
-    (("/tmp/escaped", b"x"), "unsafe member"),
-    (("cifar-10-batches-py/test_batch", None), "test_batch is not a regular file"),
-    (("cifar-10-batches-py/test_batch", b"other bytes"), "test_batch in cifar-10-python.tar.gz has md5"),
-])
-def test_download_refuses_unsafe_or_wrong_members(synthetic, server, monkeypatch, tmp_path, capsys,
-                                                 bad_member, message):
+@pytest.mark.parametrize(
+    "bad_member, message",
+    [
+        (("cifar-10-batches-py/../../escaped", b"x"), "unsafe member"),
+        (("/tmp/escaped", b"x"), "unsafe member"),
+        (("cifar-10-batches-py/test_batch", None), "test_batch is not a regular file"),
+        (("cifar-10-batches-py/test_batch", b"other bytes"), "test_batch in cifar-10-python.tar.gz has md5"),
+    ],
+)
+def test_download_refuses_unsafe_or_wrong_members(
+    synthetic, server, monkeypatch, tmp_path, capsys, bad_member, message
+):
     source, _, _, checksums = synthetic
     served, url = server
-    members = [("cifar-10-batches-py/" + name, (source / "cifar10" / cifar10.FOLDER / name).read_bytes())
-               for name in sorted(checksums) if name != "test_batch"]
+    members = [
+        ("cifar-10-batches-py/" + name, (source / "cifar10" / cifar10.FOLDER / name).read_bytes())
+        for name in sorted(checksums)
+        if name != "test_batch"
+    ]
     use_server(monkeypatch, url, make_tarball(served / cifar10.TARBALL, members + [bad_member]), checksums)
     root = tmp_path / "data"
     assert download.main(["cifar10", "--data-path", str(root)]) == 1

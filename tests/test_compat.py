@@ -1,9 +1,10 @@
 """The compatibility shims (compat/): each fixes one breakage of the 2016 stack on today's packages."""
-import numpy as np
-import pytest
 
 import compat  # noqa: F401
 from compat import numpy_aliases, selfcheck, theano_flags
+
+import numpy as np
+import pytest
 
 
 def test_removed_numpy_aliases_are_the_builtins():
@@ -12,11 +13,14 @@ def test_removed_numpy_aliases_are_the_builtins():
     assert np.dtype(getattr(np, "bool")) == np.bool_  # what Theano's dtype mapping asks for
 
 
-@pytest.mark.parametrize("given, expected", [
-    (None, "floatX=float32,blas.ldflags=-lopenblas"),
-    ("device=cuda", "floatX=float32,blas.ldflags=-lopenblas,device=cuda"),
-    ("floatX=float64, blas.ldflags=", "floatX=float64, blas.ldflags="),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        (None, "floatX=float32,blas.ldflags=-lopenblas"),
+        ("device=cuda", "floatX=float32,blas.ldflags=-lopenblas,device=cuda"),
+        ("floatX=float64, blas.ldflags=", "floatX=float64, blas.ldflags="),
+    ],
+)
 def test_theano_flag_defaults_never_override_the_user(given, expected):
     environ = {} if given is None else {"THEANO_FLAGS": given}
     theano_flags.set_defaults(environ)
@@ -25,6 +29,7 @@ def test_theano_flag_defaults_never_override_the_user(given, expected):
 
 def test_theano_runs_in_float32_with_openblas():
     import theano
+
     assert theano.config.floatX == "float32" and theano.config.blas.ldflags == "-lopenblas"
 
 
@@ -32,6 +37,7 @@ def test_lasagne_max_pooling_runs_through_the_downsample_shim():
     import lasagne
     import theano
     import theano.tensor as T
+
     x = T.tensor4("x")
     layer = lasagne.layers.MaxPool2DLayer(lasagne.layers.InputLayer((None, 1, 4, 5), x), 2)
     f = theano.function([x], lasagne.layers.get_output(layer))

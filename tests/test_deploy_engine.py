@@ -1,17 +1,18 @@
 """deploy.engine against Theano's deterministic pass, bit for bit, and its popcount backends (NumPy; C with every
 kernel this CPU runs, on 1, 2 and 3 threads) against each other and against plain integer arithmetic (docs/EXPORT.md;
 docs/REPRODUCTION.md §1, §2)."""
+
 import compat  # noqa: F401
 
 import ctypes
 
+import deploy_cases as cases
 import lasagne
 import numpy as np
 import pytest
 import theano
 import theano.tensor as T
 
-import deploy_cases as cases
 from binarynet import binary_net
 from deploy import kernels, layout
 from deploy.engine import PackedNetwork, sgemm
@@ -86,15 +87,15 @@ def test_real_valued_inputs_at_batch_1_and_batch_50(name):
     _, scores, _ = case.case.run(X)
     assert np.array_equal(network.forward(X), scores)
     for image in range(3):
-        _, one, _ = case.case.run(X[image:image + 1])
-        assert np.array_equal(network.forward(X[image:image + 1]), one)
+        _, one, _ = case.case.run(X[image : image + 1])
+        assert np.array_equal(network.forward(X[image : image + 1]), one)
     assert np.array_equal(network.predict(X), np.argmax(scores, axis=1))
 
 
 def test_sgemm_sums_a_single_row_as_theanos_dot22_does():
     rng = np.random.RandomState(0)
     a = rng.uniform(-1, 1, (1, 784)).astype(np.float32)
-    b = layout.signs(rng.rand(784, 512) < .5)
+    b = layout.signs(rng.rand(784, 512) < 0.5)
     x, W = T.matrix("x"), T.matrix("W")
     theirs = theano.function([x, W], T.dot(x, W))(a, b)
     assert np.array_equal(sgemm(a, b), theirs)
@@ -113,25 +114,28 @@ def _reference_conv(act_bits: np.ndarray, weight_bits: np.ndarray, pad: int) -> 
     return np.einsum("nyxcij,fijc->nyxf", windows, layout.signs(weight_bits, np.int64))
 
 
-@pytest.mark.parametrize("n, images, units", [(1, 5, 33), (63, 1, 6), (64, 9, 7), (67, 4, 2), (130, 6, 9),
-                                               (600, 7, 257)])
+@pytest.mark.parametrize(
+    "n, images, units", [(1, 5, 33), (63, 1, 6), (64, 9, 7), (67, 4, 2), (130, 6, 9), (600, 7, 257)]
+)
 def test_dense_kernels_equal_each_other_and_plain_arithmetic(n, images, units):
     """Sizes that leave every micro-kernel's edges (images and units not multiples of 4, words of a partial
     vector)."""
     rng = np.random.RandomState(n)
-    act, W = rng.rand(images, n) < .5, rng.rand(units, n) < .5
+    act, W = rng.rand(images, n) < 0.5, rng.rand(units, n) < 0.5
     expected = _reference_dense(act, W)
     for backend in every_backend():
         assert np.array_equal(backend.dense_dot(layout.pack(act), layout.pack(W), n), expected), _label(backend)
 
 
-@pytest.mark.parametrize("channels, pad, size, filters", [(3, 1, (7, 6), 4), (67, 1, (5, 4), 5), (130, 0, (4, 5), 3),
-                                                          (5, 2, (3, 3), 7), (64, 1, (9, 11), 6)])
+@pytest.mark.parametrize(
+    "channels, pad, size, filters",
+    [(3, 1, (7, 6), 4), (67, 1, (5, 4), 5), (130, 0, (4, 5), 3), (5, 2, (3, 3), 7), (64, 1, (9, 11), 6)],
+)
 def test_conv_kernels_equal_each_other_and_plain_arithmetic(channels, pad, size, filters):
     """The C kernel pads once with zero words and takes their popcounts off at the border, NumPy's counts them
     separately: both must give the true sums."""
     rng = np.random.RandomState(channels)
-    act, W = rng.rand(2, size[0], size[1], channels) < .5, rng.rand(filters, 3, 3, channels) < .5
+    act, W = rng.rand(2, size[0], size[1], channels) < 0.5, rng.rand(filters, 3, 3, channels) < 0.5
     expected = _reference_conv(act, W, pad)
     for backend in every_backend():
         s = backend.conv_dot(layout.pack(act), layout.pack(W), channels, (pad, pad))
@@ -179,7 +183,7 @@ def test_after_a_few_adam_steps_the_packed_network_still_equals_theano(tmp_path,
     y = (2 * np.eye(10)[rng.randint(0, 10, 100)] - 1).astype(np.float32)
     try:
         for _ in range(8):
-            train_fn(X, y, .003)
+            train_fn(X, y, 0.003)
         moved = [not np.array_equal(param.get_value(), value) for param, value in zip(params, saved)]
         path = tmp_path / "trained.npz"
         export(case.network, path)

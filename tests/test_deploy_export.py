@@ -1,8 +1,10 @@
 """deploy.export: the file format of docs/EXPORT.md, the bit layout decoded by hand, thresholds against the planted
 edge cases and against Theano's compiled graph, and what it refuses (docs/REPRODUCTION.md §1.1, §1.8; traps 8, 23,
 32)."""
+
 import compat  # noqa: F401
 
+import deploy_cases as cases
 import lasagne
 import numpy as np
 import pytest
@@ -10,23 +12,35 @@ import theano
 from theano.scalar.basic import Composite
 from theano.tensor.elemwise import Elemwise
 
-import deploy_cases as cases
 from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
 from deploy import layout
-from harness.errors import UserError
 from deploy.engine import PackedNetwork
 from deploy.errors import DeployError
 from deploy.export import NotRunnableWarning, export
 from deploy.stages import read_stages
 from deploy.thresholds import compile_tail
+from harness.errors import UserError
 
 NETWORKS = ["mlp"] + sorted(cases.CONVNETS)
-COMMON = {"kind": "str", "role": "str", "fan_in": "int64", "input_shape": "int64", "output_shape": "int64",
-          "b": "float32", "beta": "float32", "gamma": "float32", "mean": "float32", "inv_std": "float32",
-          "weights": "uint64"}
-BY_ROLE = {"first": {"flipped": "bool", "threshold": "float32"}, "hidden": {"flipped": "bool", "threshold": "int32"},
-           "output": {"table": "float32"}}
+COMMON = {
+    "kind": "str",
+    "role": "str",
+    "fan_in": "int64",
+    "input_shape": "int64",
+    "output_shape": "int64",
+    "b": "float32",
+    "beta": "float32",
+    "gamma": "float32",
+    "mean": "float32",
+    "inv_std": "float32",
+    "weights": "uint64",
+}
+BY_ROLE = {
+    "first": {"flipped": "bool", "threshold": "float32"},
+    "hidden": {"flipped": "bool", "threshold": "int32"},
+    "output": {"table": "float32"},
+}
 CONV = {"filter_size": "int64", "pad": "int64", "pool_size": "int64"}
 
 
@@ -165,8 +179,11 @@ def test_constant_and_flipped_units(name):
 
 
 def _composites(function: theano.compile.Function) -> set:
-    return {str(node.op.scalar_op) for node in function.maker.fgraph.toposort()
-            if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, Composite)}
+    return {
+        str(node.op.scalar_op)
+        for node in function.maker.fgraph.toposort()
+        if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, Composite)
+    }
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -189,9 +206,10 @@ def _bc_mlp(stochastic: bool) -> lasagne.layers.Layer:
     """BinaryConnect's MLP (§2.4): binary Dense -> BC batch norm + ReLU, identity at the output."""
     layer = lasagne.layers.InputLayer((None, 1, 28, 28))
     for units, nonlinearity in ((67, lasagne.nonlinearities.rectify), (10, lasagne.nonlinearities.identity)):
-        layer = binary_net.DenseLayer(layer, units, binary=True, stochastic=stochastic, H=1.,
-                                      nonlinearity=lasagne.nonlinearities.identity)
-        layer = bc_batch_norm.BatchNormLayer(layer, epsilon=1e-4, alpha=.15, nonlinearity=nonlinearity)
+        layer = binary_net.DenseLayer(
+            layer, units, binary=True, stochastic=stochastic, H=1.0, nonlinearity=lasagne.nonlinearities.identity
+        )
+        layer = bc_batch_norm.BatchNormLayer(layer, epsilon=1e-4, alpha=0.15, nonlinearity=nonlinearity)
     return layer
 
 
@@ -208,8 +226,9 @@ def test_binaryconnect_exports_only_its_binary_parts_and_the_engine_refuses_it(t
         first = lasagne.layers.get_all_layers(network)[1]
         bits = layout.unpack(data["layer0/sign_W"], 784)
         assert np.array_equal(bits, (np.float32(1) + first.W.get_value() >= 1).T)
-        assert {"mean", "std", "beta", "gamma", "epsilon", "b"} <= {key.split("/")[1] for key in data.files
-                                                                     if key.startswith("layer1/")}
+        assert {"mean", "std", "beta", "gamma", "epsilon", "b"} <= {
+            key.split("/")[1] for key in data.files if key.startswith("layer1/")
+        }
     with pytest.raises(DeployError, match="cannot be run: not runnable"):
         PackedNetwork.load(path)
 
@@ -219,8 +238,11 @@ def _input():
 
 
 def _dense(layer, **options):
-    return binary_net.DenseLayer(layer, 5, **dict(dict(binary=True, stochastic=False, H=1.,
-                                                       nonlinearity=lasagne.nonlinearities.identity), **options))
+    return binary_net.DenseLayer(
+        layer,
+        5,
+        **dict(dict(binary=True, stochastic=False, H=1.0, nonlinearity=lasagne.nonlinearities.identity), **options),
+    )
 
 
 def _sign(layer):
@@ -231,18 +253,41 @@ def _head(layer):
     return binary_net.BatchNormLayer(_dense(layer))
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda: _head(_sign(_dense(_input(), binary=False))), "binary=False"),
-    (lambda: _head(_sign(_dense(_input(), H=.5))), "H = 0.5"),
-    (lambda: _head(_sign(binary_net.Conv2DLayer(_input(), 4, (3, 3), stride=2, pad=1, binary=True,
-                                                stochastic=False, nonlinearity=lasagne.nonlinearities.identity))),
-     "stride"),
-    (lambda: _head(binary_net.BatchNormLayer(_dense(_input()))), "no sign activation"),
-    (lambda: _head(_sign(binary_net.BatchNormLayer(_dense(_input())))), "does not fit"),
-    (lambda: _sign(_dense(_input())), "must end"),
-    (lambda: _head(lasagne.layers.NonlinearityLayer(binary_net.BatchNormLayer(_dense(_input())),
-                                                    nonlinearity=lasagne.nonlinearities.rectify)), "does not fit"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: _head(_sign(_dense(_input(), binary=False))), "binary=False"),
+        (lambda: _head(_sign(_dense(_input(), H=0.5))), "H = 0.5"),
+        (
+            lambda: _head(
+                _sign(
+                    binary_net.Conv2DLayer(
+                        _input(),
+                        4,
+                        (3, 3),
+                        stride=2,
+                        pad=1,
+                        binary=True,
+                        stochastic=False,
+                        nonlinearity=lasagne.nonlinearities.identity,
+                    )
+                )
+            ),
+            "stride",
+        ),
+        (lambda: _head(binary_net.BatchNormLayer(_dense(_input()))), "no sign activation"),
+        (lambda: _head(_sign(binary_net.BatchNormLayer(_dense(_input())))), "does not fit"),
+        (lambda: _sign(_dense(_input())), "must end"),
+        (
+            lambda: _head(
+                lasagne.layers.NonlinearityLayer(
+                    binary_net.BatchNormLayer(_dense(_input())), nonlinearity=lasagne.nonlinearities.rectify
+                )
+            ),
+            "does not fit",
+        ),
+    ],
+)
 def test_networks_the_export_cannot_pack_raise_export_error(tmp_path, build, message):
     with pytest.raises(UserError, match=message):
         export(build(), tmp_path / "x.npz")

@@ -3,6 +3,7 @@ models compute what the packed engine computes, image for image, on the planted 
 trained runs (the real MNIST test set and synthetic CIFAR-10/SVHN); BinaryConnect exports a float model labelled so;
 a damaged or foreign file gives one error line. Needs the optional extra (make setup INSTALL_FLAGS=--onnx): skipped
 without it, except under CI=true, where CI installs it."""
+
 import compat  # noqa: F401
 
 import dataclasses
@@ -20,13 +21,13 @@ if MISSING:
         pytest.fail(message + " (CI=true: .ci/run installs it)", pytrace=False)
     pytest.skip(message, allow_module_level=True)
 
+import deploy_cases as cases  # noqa: E402
 import lasagne  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime  # noqa: E402
 import theano  # noqa: E402
 from qonnx.core.onnx_exec import execute_onnx  # noqa: E402
 
-import deploy_cases as cases  # noqa: E402
 from deploy import export, onnx_check, onnx_export, onnx_graph, trained  # noqa: E402
 from deploy.engine import PackedNetwork  # noqa: E402
 from harness import manifest  # noqa: E402
@@ -41,8 +42,7 @@ def onnx_stages(model, X):
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     signs = [node.output[0] for node in probe.graph.node if node.op_type == "Where"]
-    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-                              for name in signs)
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in signs)
     session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     scores, labels, *hidden = session.run(None, {onnx_graph.INPUT: X})
     return hidden, scores, labels
@@ -75,8 +75,7 @@ def test_every_stage_equals_the_engine_and_theano_on_the_planted_edge_cases(name
     assert len(hidden) == len(engine) - 1
     for ours, theirs, theano_signs in zip(hidden, engine, exported.hidden):
         assert np.array_equal(ours, theirs) and np.array_equal(ours, theano_signs)
-    assert scores.dtype == np.float32 and np.array_equal(scores, engine[-1]) and np.array_equal(scores,
-                                                                                               exported.scores)
+    assert scores.dtype == np.float32 and np.array_equal(scores, engine[-1]) and np.array_equal(scores, exported.scores)
     assert np.array_equal(labels, np.argmax(exported.scores, axis=1))
 
 
@@ -84,6 +83,7 @@ def test_the_qonnx_flavour_passes_qonnxs_checks_and_annotates_the_bipolar_tensor
     packed = PackedNetwork.load(cases.exported("svhn-like").path)
     model = onnx_graph.binarynet_model(packed, "qonnx", {})
     from qonnx.core.datatype import DataType
+
     wrapped = onnx_check.qonnx_model(model, 1)
     for node in wrapped.graph.node:
         if node.op_type == "MultiThreshold":
@@ -95,19 +95,25 @@ def test_the_qonnx_flavour_passes_qonnxs_checks_and_annotates_the_bipolar_tensor
 
 def write_foreign(path):
     """A valid ONNX model that is not one of this export's."""
-    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
-                                   [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     onnx.save(onnx.helper.make_model(graph), str(path))
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("truncated", "is not a valid ONNX model"),
-    ("text", "is not a valid ONNX model"),
-    ("foreign", "is an ONNX model but not one of this project's exports"),
-    ("version", "has export version 99"),
-    ("missing", "is missing"),
-])
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("truncated", "is not a valid ONNX model"),
+        ("text", "is not a valid ONNX model"),
+        ("foreign", "is an ONNX model but not one of this project's exports"),
+        ("version", "has export version 99"),
+        ("missing", "is missing"),
+    ],
+)
 def test_a_damaged_or_foreign_file_gives_one_error_line(damage, expected, tmp_path, capsys):
     path = tmp_path / "model.onnx"
     model = onnx_graph.binarynet_model(PackedNetwork.load(cases.exported("mlp").path), "onnx", {})
@@ -115,7 +121,7 @@ def test_a_damaged_or_foreign_file_gives_one_error_line(damage, expected, tmp_pa
     assert onnx_check.main([str(path)]) == 0
     assert "runs: scores of shape (1, 10)" in capsys.readouterr().out
     if damage == "truncated":
-        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     elif damage == "text":
         path.write_text("not a model\n")
     elif damage == "foreign":
@@ -145,8 +151,9 @@ def data_path(folder):
 
 
 @pytest.mark.parametrize("name", BINARYNET)
-def test_export_onnx_of_a_trained_binarynet_predicts_what_the_engine_predicts(name, trained_runs, tmp_path,
-                                                                              monkeypatch, capsys):
+def test_export_onnx_of_a_trained_binarynet_predicts_what_the_engine_predicts(
+    name, trained_runs, tmp_path, monkeypatch, capsys
+):
     """Every test image (for MNIST the whole real test set, 10,000 images): onnxruntime's and qonnx's labels are
     the engine's, and so are the scores, bit for bit (the hidden and output stages are integer-valued; the first
     layer's float32 sums may round otherwise than the engine's sgemm, docs/EXPORT.md, which would show here)."""

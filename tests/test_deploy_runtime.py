@@ -1,6 +1,7 @@
 """deploy as a runtime of its own (docs/EXPORT.md, "Engine"): it imports without the project's harness, Theano or
 Lasagne; its C library builds with GCC and Clang; the exact integer first layer against integer arithmetic; and
 ``deploy.predict`` on PNG and IDX files, against Theano's scores."""
+
 import compat  # noqa: F401
 
 import ctypes
@@ -9,16 +10,16 @@ import shutil
 import subprocess
 import sys
 
+import deploy_cases as cases
 import numpy as np
 import pytest
-
-import deploy_cases as cases
 from conftest import REPO, write_idx
+from test_deploy_engine import every_backend
+
 from deploy import kernels, layout, pixels
 from deploy.engine import PackedNetwork
 from deploy.errors import DeployError
 from deploy.predict import main as predict
-from test_deploy_engine import every_backend
 
 
 def pixel_images(n: int, seed: int) -> np.ndarray:
@@ -26,11 +27,13 @@ def pixel_images(n: int, seed: int) -> np.ndarray:
 
 
 def test_the_runtime_imports_without_harness_theano_or_lasagne():
-    code = ("import sys\n"
-            "for name in ('harness', 'theano', 'lasagne', 'compat'):\n"
-            "    sys.modules[name] = None  # any import of them fails\n"
-            "from deploy import engine, kernels, layout, pixels, errors\n"
-            "print(kernels.select('auto').name)\n")
+    code = (
+        "import sys\n"
+        "for name in ('harness', 'theano', 'lasagne', 'compat'):\n"
+        "    sys.modules[name] = None  # any import of them fails\n"
+        "from deploy import engine, kernels, layout, pixels, errors\n"
+        "print(kernels.select('auto').name)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() in ("c", "numpy")
@@ -43,7 +46,7 @@ def test_the_c_library_builds_with_gcc_and_clang_and_gives_the_same_sums(compile
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     library = ctypes.CDLL(str(kernels.build(shutil.which(compiler))))
     rng = np.random.RandomState(1)
-    act, W = rng.rand(6, 200) < .5, rng.rand(9, 200) < .5
+    act, W = rng.rand(6, 200) < 0.5, rng.rand(9, 200) < 0.5
     expected = layout.signs(act, np.int64) @ layout.signs(W, np.int64).T
     for kernel in kernels.available_kernels(library):
         backend = kernels.CKernels(library, kernel, 2)
@@ -81,6 +84,7 @@ def test_first_layer_option_is_checked():
 
 def test_predict_classifies_png_and_idx_files_as_theano_does(tmp_path, capsys):
     from PIL import Image
+
     case = cases.exported("mlp")
     k = pixel_images(5, 3)
     _, scores, _ = case.case.run(pixels.scaled(k))
@@ -96,14 +100,17 @@ def test_predict_classifies_png_and_idx_files_as_theano_does(tmp_path, capsys):
 
 def test_predict_refuses_what_it_cannot_read_in_one_line(tmp_path, capsys):
     from PIL import Image
+
     model = str(cases.exported("mlp").path)
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big.png")
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "short-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00")
-    for arguments, message in [(["--images", str(tmp_path / "big.png")], "1x32x32.*1x28x28: resize"),
-                               (["--images", str(tmp_path / "notes.txt")], "neither an IDX image file nor"),
-                               (["--images", str(tmp_path / "short-idx3-ubyte")], "not a complete IDX image file"),
-                               (["--images", str(tmp_path / "absent.png")], "is not a file")]:
+    for arguments, message in [
+        (["--images", str(tmp_path / "big.png")], "1x32x32.*1x28x28: resize"),
+        (["--images", str(tmp_path / "notes.txt")], "neither an IDX image file nor"),
+        (["--images", str(tmp_path / "short-idx3-ubyte")], "not a complete IDX image file"),
+        (["--images", str(tmp_path / "absent.png")], "is not a file"),
+    ]:
         assert predict(["--model", model] + arguments) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and re.search(message, err), err

@@ -1,11 +1,12 @@
 """deploy.summary against the parameter and multiply-accumulate counts of the papers' architectures
 (docs/REPRODUCTION.md §1.3, §1.8, §2.1, §2.2, §2.4; trap 1)."""
+
 import compat  # noqa: F401
 
+import deploy_cases as cases
 import lasagne
 import pytest
 
-import deploy_cases as cases
 from binaryconnect import batch_norm as bc_batch_norm
 from binarynet import binary_net
 from deploy.summary import layer_stats, summary, totals
@@ -46,7 +47,8 @@ def test_convnet_macs_count_every_output_pixel():
     rows = [row for row in layer_stats(network) if row.kind.startswith("binary conv")]
     sizes, channels = [32, 32, 16, 16, 8, 8], [3, 3, 3, 5, 5, 7, 7]
     assert [row.binary_macs + row.float_macs for row in rows] == [
-        size * size * c_out * c_in * 9 for size, c_in, c_out in zip(sizes, channels, channels[1:])]
+        size * size * c_out * c_in * 9 for size, c_in, c_out in zip(sizes, channels, channels[1:])
+    ]
     assert rows[0].float_macs and not rows[0].binary_macs and all(row.binary_macs for row in rows[1:])
     dense = [row for row in layer_stats(network) if row.kind == "binary dense"]
     assert dense[0].binary_params == 7 * 4 * 4 * 9  # the (7, 4, 4) maps flattened (trap 24)
@@ -55,9 +57,10 @@ def test_convnet_macs_count_every_output_pixel():
 def test_stochastic_binaryconnect_is_counted_with_float_weights_at_test_time():
     layer = lasagne.layers.InputLayer((None, 1, 28, 28))
     for units, nonlinearity in ((67, lasagne.nonlinearities.rectify), (10, lasagne.nonlinearities.identity)):
-        layer = binary_net.DenseLayer(layer, units, binary=True, stochastic=True, H=1.,
-                                      nonlinearity=lasagne.nonlinearities.identity)
-        layer = bc_batch_norm.BatchNormLayer(layer, epsilon=1e-4, alpha=.15, nonlinearity=nonlinearity)
+        layer = binary_net.DenseLayer(
+            layer, units, binary=True, stochastic=True, H=1.0, nonlinearity=lasagne.nonlinearities.identity
+        )
+        layer = bc_batch_norm.BatchNormLayer(layer, epsilon=1e-4, alpha=0.15, nonlinearity=nonlinearity)
     rows = layer_stats(layer)
     total = totals(rows)
     assert total.binary_macs == 0 and total.float_macs == 784 * 67 + 67 * 10 and total.Wb_bytes == 0

@@ -1,6 +1,7 @@
 """The docker targets' checks (docker/check.sh, README "Docker"): one error line naming the fix where the daemon, the
 permission or the NVIDIA runtime is missing; the image's Theano settings survive a user's THEANO_FLAGS
 (docker/theanorc, docs/STACK.md "The Docker image"). A stand-in `docker` command plays the daemon's answers."""
+
 import os
 import subprocess
 import sys
@@ -17,9 +18,11 @@ case "$1" in
 esac
 """
 DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
-DENIED = ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: "
-          "Get \"http://%2Fvar%2Frun%2Fdocker.sock/v1.24/version\": dial unix /var/run/docker.sock: connect: "
-          "permission denied")
+DENIED = (
+    "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: "
+    "Get \"http://%2Fvar%2Frun%2Fdocker.sock/v1.24/version\": dial unix /var/run/docker.sock: connect: "
+    "permission denied"
+)
 
 
 def make_with_fake_docker(tmp_path: Path, target: str, error: str = "") -> subprocess.CompletedProcess:
@@ -27,12 +30,20 @@ def make_with_fake_docker(tmp_path: Path, target: str, error: str = "") -> subpr
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "docker").write_text(FAKE_DOCKER)
     (bin_dir / "docker").chmod(0o755)
-    path = os.pathsep.join([str(bin_dir)] + [folder for folder in os.environ["PATH"].split(os.pathsep)
-                                             if not (Path(folder) / "nvidia-container-runtime-hook").exists()])
-    env = dict(os.environ, PATH=path, FAKE_ERROR=error, RUNS=str(tmp_path / "runs"),
-               PYLEARN2_DATA_PATH=str(tmp_path / "data"))
-    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO, capture_output=True, text=True,
-                          env=env, timeout=60)
+    path = os.pathsep.join(
+        [str(bin_dir)]
+        + [
+            folder
+            for folder in os.environ["PATH"].split(os.pathsep)
+            if not (Path(folder) / "nvidia-container-runtime-hook").exists()
+        ]
+    )
+    env = dict(
+        os.environ, PATH=path, FAKE_ERROR=error, RUNS=str(tmp_path / "runs"), PYLEARN2_DATA_PATH=str(tmp_path / "data")
+    )
+    return subprocess.run(
+        ["make", "--no-print-directory", target], cwd=REPO, capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def error_lines(done: subprocess.CompletedProcess):
@@ -40,8 +51,9 @@ def error_lines(done: subprocess.CompletedProcess):
 
 
 @pytest.mark.parametrize("target", ["docker-build", "docker-shell", "docker-selfcheck-gpu", "docker-mnist"])
-@pytest.mark.parametrize("error, fix", [(DOWN, "start it (sudo systemctl start docker)"),
-                                        (DENIED, "add yourself to the docker group")])
+@pytest.mark.parametrize(
+    "error, fix", [(DOWN, "start it (sudo systemctl start docker)"), (DENIED, "add yourself to the docker group")]
+)
 def test_an_unreachable_daemon_is_one_error_line_naming_the_fix(tmp_path, target, error, fix):
     done = make_with_fake_docker(tmp_path, target, error)
     assert done.returncode != 0
@@ -63,8 +75,13 @@ def test_a_failed_build_names_the_build_arguments(tmp_path):
 
 
 def test_missing_docker_names_its_install(tmp_path):
-    done = subprocess.run(["/bin/bash", "docker/check.sh"], cwd=REPO, capture_output=True, text=True,
-                          env=dict(os.environ, PATH=str(tmp_path)))
+    done = subprocess.run(
+        ["/bin/bash", "docker/check.sh"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PATH=str(tmp_path)),
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("error: docker is missing: install Docker") and done.stderr.count("\n") == 1
 
@@ -77,7 +94,6 @@ def test_a_users_theano_flags_keep_the_images_settings(tmp_path):
     theanorc.write_text((REPO / "docker" / "theanorc").read_text().replace("/runs/.theano", str(cache)))
     env = dict(os.environ, THEANORC=str(theanorc), THEANO_FLAGS="device=cpu")
     probe = "import compat, theano; c = theano.config; print(c.device, c.floatX, c.dnn.enabled, c.base_compiledir)"
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["cpu", "float32", "False", str(cache)]

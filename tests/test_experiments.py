@@ -1,4 +1,5 @@
 """experiments.py, the one table of the six experiments, agrees with the scripts it names and with make."""
+
 import compat  # noqa: F401
 
 import dataclasses
@@ -7,9 +8,9 @@ import os
 import subprocess
 
 import pytest
+from conftest import REPO
 
 import experiments
-from conftest import REPO
 
 
 @pytest.mark.parametrize("experiment", experiments.EXPERIMENTS, ids=lambda e: e.name)
@@ -27,17 +28,29 @@ def test_each_row_names_its_script_settings_and_network(experiment):
 @pytest.mark.parametrize("experiment", experiments.EXPERIMENTS, ids=lambda e: e.name)
 def test_make_prepares_the_data_then_runs_the_script_into_its_folder(experiment):
     env = dict(os.environ, MAKEFLAGS="")
-    for target, folder, flags in ((experiment.target, experiment.name, ""),
-                                  (experiment.smoke_target, experiment.name + "-smoke", experiment.smoke_flags)):
-        dry_run = subprocess.run(["make", "-n", "--no-print-directory", target, "ARGS=--seed 7"], cwd=REPO,
-                                 capture_output=True, text=True, env=env)
+    for target, folder, flags in (
+        (experiment.target, experiment.name, ""),
+        (experiment.smoke_target, experiment.name + "-smoke", experiment.smoke_flags),
+    ):
+        dry_run = subprocess.run(
+            ["make", "-n", "--no-print-directory", target, "ARGS=--seed 7"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert dry_run.returncode == 0, dry_run.stderr
         last = dry_run.stdout.strip().splitlines()[-1]
         expected = "-m %s --output-dir runs/%s %s --seed 7" % (experiment.module, folder, flags)
-        assert last.split()[-len(expected.split()):] == expected.split(), last
+        assert last.split()[-len(expected.split()) :] == expected.split(), last
         for data in experiment.data.split():  # each preparing step runs first, without the script's ARGS
-            data_steps = subprocess.run(["make", "-n", "--no-print-directory", data], cwd=REPO, capture_output=True,
-                                        text=True, env=env).stdout.strip().splitlines()
+            data_steps = (
+                subprocess.run(
+                    ["make", "-n", "--no-print-directory", data], cwd=REPO, capture_output=True, text=True, env=env
+                )
+                .stdout.strip()
+                .splitlines()
+            )
             assert data_steps[-1] in dry_run.stdout and "--seed 7" not in data_steps[-1]
 
 

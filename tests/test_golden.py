@@ -6,6 +6,7 @@ The figures depend on float32 arithmetic, which conftest.py makes the same on ev
 is meant to alter the figures (an issue asks for it) re-records them: ``GOLDEN=record make test`` writes the files
 anew and skips the comparison (saying so), and the diff of tests/golden/ is then part of the change.
 """
+
 import compat  # noqa: F401
 
 import json

@@ -1,5 +1,6 @@
 """harness/files.py and harness/errors.py: atomic writes (all-or-nothing, usual permissions, no debris, a full disk
 as one line) and the commands' one error path."""
+
 import os
 import stat
 import subprocess
@@ -67,13 +68,19 @@ def test_a_full_disk_is_one_error_and_leaves_the_final_name_alone(tmp_path):
     the old content kept, no temporary file left."""
     target = tmp_path / "big.bin"
     target.write_bytes(b"old")
-    code = ("import resource, signal, sys\nfrom harness.files import atomic_output\n"
-            "from harness.errors import command\n"
-            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
-            "@command\ndef main(argv):\n    with atomic_output(sys.argv[1]) as f:\n        f.write(b'x' * 100000)\n"
-            "sys.exit(main(None))")
-    done = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        "import resource, signal, sys\nfrom harness.files import atomic_output\n"
+        "from harness.errors import command\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "@command\ndef main(argv):\n    with atomic_output(sys.argv[1]) as f:\n        f.write(b'x' * 100000)\n"
+        "sys.exit(main(None))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(target)],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: cannot write %s (file too large" % target)
     assert "rerun the same command" in done.stderr

@@ -1,4 +1,5 @@
 """One install recipe (docker/install.sh) for the image, `make setup` and CI: no second copy of its steps."""
+
 import configparser
 import os
 import re
@@ -15,7 +16,7 @@ DOCKERFILE = (REPO / "docker" / "Dockerfile").read_text()
 def instructions(keyword):
     """The Dockerfile's instructions of one kind, continuation lines joined."""
     joined = re.sub(r"\\\n", " ", DOCKERFILE)
-    return [line[len(keyword):].strip() for line in joined.splitlines() if line.startswith(keyword + " ")]
+    return [line[len(keyword) :].strip() for line in joined.splitlines() if line.startswith(keyword + " ")]
 
 
 def test_the_image_installs_only_through_the_recipe():
@@ -44,8 +45,11 @@ def test_image_runs_theano_on_the_gpu_without_cudnn_as_non_root():
     assert theanorc["dnn"]["enabled"] == "False"
     assert "NVIDIA_VISIBLE_DEVICES=all" in env and "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env
     assert instructions("USER") == ["1000:1000"]
-    packages = [line for line in (REPO / "docker" / "apt-packages-gpu.txt").read_text().splitlines()
-                if line and not line.startswith("#")]
+    packages = [
+        line
+        for line in (REPO / "docker" / "apt-packages-gpu.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert packages and not any("cudnn" in package for package in packages)
 
 
@@ -59,8 +63,13 @@ def test_make_setup_and_ci_run_the_same_recipe():
 
 def test_the_recipe_is_idempotent():
     venv = Path(sys.executable).parents[1]
-    done = subprocess.run(["bash", "docker/install.sh", "--no-apt", "--venv", str(venv)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["bash", "docker/install.sh", "--no-apt", "--venv", str(venv)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "stack ready" in done.stdout
 
@@ -76,13 +85,18 @@ def test_dataset_targets_run_their_download():
 
 def test_bc_svhn_builds_its_data_first_without_the_training_flags():
     """make bc-svhn: .mat files, h5 files, GCN + LCN, then training; ARGS reach the training script only."""
-    dry_run = subprocess.run(["make", "-n", "bc-svhn", "ARGS=--num-epochs 2"], cwd=REPO, capture_output=True,
-                             text=True).stdout
-    steps = ["-m datasets.download svhn", "-m datasets.svhn_h5", "-m binaryconnect.svhn_preprocessing",
-             "-m binaryconnect.svhn "]
+    dry_run = subprocess.run(
+        ["make", "-n", "bc-svhn", "ARGS=--num-epochs 2"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    steps = [
+        "-m datasets.download svhn",
+        "-m datasets.svhn_h5",
+        "-m binaryconnect.svhn_preprocessing",
+        "-m binaryconnect.svhn ",
+    ]
     positions = [dry_run.index(step) for step in steps]
     assert positions == sorted(positions)
-    assert dry_run.count("--num-epochs 2") == 1 and "--num-epochs 2" in dry_run[positions[-1]:]
+    assert dry_run.count("--num-epochs 2") == 1 and "--num-epochs 2" in dry_run[positions[-1] :]
 
 
 def test_make_help_lists_every_target_with_its_variables_expanded():
@@ -91,7 +105,7 @@ def test_make_help_lists_every_target_with_its_variables_expanded():
     phony = {name for name in phony if not name.startswith("$(")} | {"download-mnist", "download-cifar10"}
     phony |= {target for e in experiments.EXPERIMENTS for target in (e.target, e.smoke_target)}
     listed = subprocess.run(["make", "help", "VENV=/some/venv"], cwd=REPO, capture_output=True, text=True).stdout
-    names = set(" ".join(line.split("  ")[0][len("make "):] for line in listed.splitlines()).split())
+    names = set(" ".join(line.split("  ")[0][len("make ") :] for line in listed.splitlines()).split())
     assert len(phony) > 30 and phony <= names, sorted(phony - names)
     assert "$(" not in listed and "into /some/venv" in listed
     assert listed.splitlines()[0].startswith("make %s " % experiments.EXPERIMENTS[0].target)
@@ -99,6 +113,11 @@ def test_make_help_lists_every_target_with_its_variables_expanded():
 
 def test_training_targets_leave_the_console_to_the_script():
     """No `tee` into a fixed folder: the script writes console.log into whatever --output-dir it was given."""
-    dry_run = subprocess.run(["make", "-n", "--no-print-directory", "mnist-smoke", "ARGS=--output-dir runs/x"],
-                             cwd=REPO, capture_output=True, text=True, env=dict(os.environ, MAKEFLAGS="")).stdout
+    dry_run = subprocess.run(
+        ["make", "-n", "--no-print-directory", "mnist-smoke", "ARGS=--output-dir runs/x"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MAKEFLAGS=""),
+    ).stdout
     assert not re.search(r"\btee\b", dry_run) and dry_run.strip().endswith("--output-dir runs/x")

@@ -1,4 +1,5 @@
 """datasets.mnist: pylearn2's MNIST semantics (docs/REPRODUCTION.md §3.1) on synthetic and real IDX files."""
+
 import gzip
 import http.server
 import threading
@@ -6,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_idx
 
 from datasets import download, mnist
 from datasets.fetch import fetch
+from datasets.paths import data_root
 from harness.errors import UserError
 from harness.files import Checksum, file_digest
-from datasets.paths import data_root
-from conftest import write_idx
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_values_layout_and_start_stop(synthetic):
     root, images, labels, checksums = synthetic
     train = mnist.MNIST("train", start=2, stop=5, path=str(root), checksums=checksums)
     assert train.X.dtype == np.float32 and train.X.shape == (3, 784)
-    np.testing.assert_array_equal(train.X, (images["train"][2:5].reshape(3, 784) / 255.).astype(np.float32))
+    np.testing.assert_array_equal(train.X, (images["train"][2:5].reshape(3, 784) / 255.0).astype(np.float32))
     assert train.y.dtype == np.uint8 and train.y.tolist() == [[4], [1], [9]]
     test = mnist.MNIST("test", path=str(root), checksums=checksums)
     assert test.X.shape == (4, 784) and test.y.ravel().tolist() == [7, 2, 1, 0]
@@ -74,9 +75,14 @@ def test_corrupt_file_fails_its_checksum_before_parsing(synthetic):
         mnist.MNIST("train", path=str(root), checksums=checksums)
 
 
-@pytest.mark.parametrize("damage, message", [(lambda raw: raw[:-10], "header says"),
-                                             (lambda raw: raw[:6], "truncated"),
-                                             (lambda raw: b"\0\0\x08\x01" + raw[4:], "magic 2049")])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda raw: raw[:-10], "header says"),
+        (lambda raw: raw[:6], "truncated"),
+        (lambda raw: b"\0\0\x08\x01" + raw[4:], "magic 2049"),
+    ],
+)
 def test_malformed_idx_files_are_rejected(tmp_path, damage, message):
     path = write_idx(tmp_path / "images", np.zeros((2, 28, 28)))
     path.write_bytes(damage(path.read_bytes()))
@@ -160,8 +166,10 @@ def test_mnist_download_writes_verified_uncompressed_files(tmp_path, server, mon
     served, url = server
     checksums, gz_checksums = {}, {}
     for name in mnist.CHECKSUMS:
-        raw = write_idx(tmp_path / "raw" / name, np.arange(28 * 28 * 2).reshape(2, 28, 28) % 256
-                        if "images" in name else np.array([3, 4]))
+        raw = write_idx(
+            tmp_path / "raw" / name,
+            np.arange(28 * 28 * 2).reshape(2, 28, 28) % 256 if "images" in name else np.array([3, 4]),
+        )
         (served / (name + ".gz")).write_bytes(gzip.compress(raw.read_bytes()))
         checksums[name] = Checksum("sha256", file_digest(raw, "sha256"))
         gz_checksums[name] = Checksum("sha256", file_digest(served / (name + ".gz"), "sha256"))

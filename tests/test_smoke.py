@@ -1,16 +1,17 @@
 """The other smoke runs learn, with the very flags of their make targets: BinaryConnect MNIST on the real MNIST
 (`make bc-mnist-smoke`, under 10 % test error) and the BinaryNet ConvNet of `make cifar10-smoke` on a learnable
 synthetic CIFAR-10 (a per-class pattern plus noise; under 20 %, chance being 90 %)."""
+
 import compat  # noqa: F401
 
 import json
 
 import numpy as np
 import pytest
+from conftest import md5_of, smoke_flags, write_cifar10
 
 from binaryconnect import mnist as bc_mnist
 from binarynet import cifar10 as bn_cifar10
-from conftest import md5_of, smoke_flags, write_cifar10
 from datasets import cifar10 as cifar10_data
 
 pytestmark = pytest.mark.slow

@@ -3,6 +3,7 @@
 Synthetic .mat files in the real format (scipy.io.savemat, MATLAB 5, labels 1..10 with 10 = digit 0) stand in for
 the real ones; the valid split takes 4/2 examples per class instead of 400/200 so that the files stay small.
 """
+
 import glob
 import hashlib
 import json
@@ -16,18 +17,22 @@ import scipy.io
 import tables
 
 from datasets import download, mat5, pytables_file, svhn, svhn_h5
+from datasets.py27_set import Py27IntSet
 from harness.errors import UserError
 from harness.files import Checksum, file_digest
-from datasets.py27_set import Py27IntSet
 
 PER_CLASS = {"train": 4, "extra": 2}
 # Examples per class in each synthetic file (labels 1..10): unequal, so that only 'valid' is balanced.
-CLASS_COUNTS = {"train": [9, 7, 12, 6, 8, 10, 5, 7, 11, 9], "extra": [4, 6, 3, 5, 7, 2, 4, 6, 5, 8],
-                "test": [3, 2, 4, 1, 3, 2, 2, 3, 1, 4]}
+CLASS_COUNTS = {
+    "train": [9, 7, 12, 6, 8, 10, 5, 7, 11, 9],
+    "extra": [4, 6, 3, 5, 7, 2, 4, 6, 5, 8],
+    "test": [3, 2, 4, 1, 3, 2, 2, 3, 1, 4],
+}
 ALL_SETS = ("train", "test", "extra", "train_all", "splitted_train", "valid")
 
 
 # --- CPython 2.7 set order ------------------------------------------------------------------------------------
+
 
 def test_py27_set_orders_derived_by_hand():
     # Table of 8 slots, mask 7. set([8, 0, 16]): 8 -> slot 0. 0 -> slot 0 is taken; perturb = 0,
@@ -62,15 +67,79 @@ def test_py27_set_of_a_range_is_ascending_and_difference_keeps_the_left_order():
 def test_py27_set_matches_recorded_cpython_27_outputs():
     """Expected values printed by CPython 2.7.18 itself (``list(set(a))``, ``list(set(range(n)) - set(v))``)."""
     a = [(i * 37 + 5) % 211 for i in range(30)]
-    assert list(Py27IntSet(a)) == [1, 5, 138, 12, 16, 149, 23, 153, 27, 160, 164, 38, 42, 175, 49, 53, 186, 190,
-                                   64, 197, 201, 75, 79, 86, 90, 101, 112, 116, 123, 127]
-    assert list(Py27IntSet(range(40)) - Py27IntSet(a)) == [0, 2, 3, 4, 6, 7, 8, 9, 10, 11, 13, 14, 15, 17, 18, 19,
-                                                           20, 21, 22, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34,
-                                                           35, 36, 37, 39]
+    assert list(Py27IntSet(a)) == [
+        1,
+        5,
+        138,
+        12,
+        16,
+        149,
+        23,
+        153,
+        27,
+        160,
+        164,
+        38,
+        42,
+        175,
+        49,
+        53,
+        186,
+        190,
+        64,
+        197,
+        201,
+        75,
+        79,
+        86,
+        90,
+        101,
+        112,
+        116,
+        123,
+        127,
+    ]
+    assert list(Py27IntSet(range(40)) - Py27IntSet(a)) == [
+        0,
+        2,
+        3,
+        4,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        13,
+        14,
+        15,
+        17,
+        18,
+        19,
+        20,
+        21,
+        22,
+        24,
+        25,
+        26,
+        28,
+        29,
+        30,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        39,
+    ]
     # Full SVHN sizes (4,000 of 73,257 and 2,000 of 531,131, the latter past the 50,000-key growth rule):
     # sha256 of ",".join(rest) + "|" + ",".join(valid) as printed by Python 2.7.18.
-    recorded = {(73257, 4000): "010d6771f635ffdc6a260c6b8f633438a344708812e75d6134dcc7ae0c845304",
-                (531131, 2000): "fdb2be15bc2e9ddefd67018e59868a627168d2204ecf14a088b4fcab11f2aa28"}
+    recorded = {
+        (73257, 4000): "010d6771f635ffdc6a260c6b8f633438a344708812e75d6134dcc7ae0c845304",
+        (531131, 2000): "fdb2be15bc2e9ddefd67018e59868a627168d2204ecf14a088b4fcab11f2aa28",
+    }
     for (n, k), expected in recorded.items():
         valid = Py27IntSet((i * 48271 + 13) % n for i in range(k))
         rest = Py27IntSet(range(n)) - valid
@@ -81,16 +150,19 @@ def test_py27_set_matches_recorded_cpython_27_outputs():
     # power of two above 2*used (524,288 slots; 4*used would give 1,048,576 and another order).
     scattered = [str(key) for key in Py27IntSet((i * 48271 + 13) % 1000003 for i in range(200000))]
     assert scattered[:6] == ["2", "7", "174581", "12", "13", "18"]
-    assert (hashlib.sha256(",".join(scattered).encode("ascii")).hexdigest()
-            == "4467c30baf8d81857b6ee23f54d098129dd07f6f6b9d6b050e50c8d867ae2f1a")
+    assert (
+        hashlib.sha256(",".join(scattered).encode("ascii")).hexdigest()
+        == "4467c30baf8d81857b6ee23f54d098129dd07f6f6b9d6b050e50c8d867ae2f1a"
+    )
 
 
 def _python27():
     candidates = [shutil.which("python2.7")]
     candidates += sorted(glob.glob(str(Path.home() / ".pyenv/versions/2.7*/bin/python2.7")))
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
         if probe.returncode == 0 and probe.stdout.strip() == "(2, 7)":
             return candidate
     return None
@@ -102,18 +174,24 @@ def test_py27_set_matches_a_live_cpython_27():
     if python27 is None:
         pytest.skip("no Python 2.7 interpreter")
     rng = np.random.RandomState(7)
-    cases = [(rng.randint(0, high, n).tolist(), rng.randint(0, high, n // 3).tolist())
-             for n in (1, 5, 6, 40, 700, 6000) for high in (8, 300, 73257)]
-    script = ("import json, sys\nprint(json.dumps([[list(set(a)), list(set(a) - set(b))] "
-              "for a, b in json.load(sys.stdin)]))")
-    answer = subprocess.run([python27, "-c", script], input=json.dumps(cases), capture_output=True, text=True,
-                            check=True)
+    cases = [
+        (rng.randint(0, high, n).tolist(), rng.randint(0, high, n // 3).tolist())
+        for n in (1, 5, 6, 40, 700, 6000)
+        for high in (8, 300, 73257)
+    ]
+    script = (
+        "import json, sys\nprint(json.dumps([[list(set(a)), list(set(a) - set(b))] for a, b in json.load(sys.stdin)]))"
+    )
+    answer = subprocess.run(
+        [python27, "-c", script], input=json.dumps(cases), capture_output=True, text=True, check=True
+    )
     for (a, b), (expected_set, expected_difference) in zip(cases, json.loads(answer.stdout)):
         assert list(Py27IntSet(a)) == expected_set
         assert list(Py27IntSet(a) - Py27IntSet(b)) == expected_difference
 
 
 # --- synthetic .mat files ---------------------------------------------------------------------------------------
+
 
 def _labels(counts, rng):
     labels = np.repeat(np.arange(1, 11), counts).astype(np.uint8)
@@ -166,7 +244,7 @@ def _pylearn2_make_data(folder, which_set, per_class, py27_list, py27_difference
             for i in range(1, 11):
                 index = np.nonzero(y == i)[0]
                 rng.shuffle(index)
-                valid_index.append(index[:per_class[name]])
+                valid_index.append(index[: per_class[name]])
             valid_list = py27_list(np.concatenate(valid_index).tolist())
             train_list = py27_difference(list(range(X.shape[3])), valid_list)
             for key, index in (("splitted_train", train_list), ("valid", valid_list)):
@@ -184,7 +262,7 @@ def _pylearn2_make_data(folder, which_set, per_class, py27_list, py27_difference
     data_x, data_y = data_x[index, :], data_y[index, :]
     one_hot = np.zeros((data_y.shape[0], 10), dtype=np.float32)
     for i in range(data_y.shape[0]):
-        one_hot[i, data_y[i, 0] - 1] = 1.
+        one_hot[i, data_y[i, 0] - 1] = 1.0
     return data_x, one_hot
 
 
@@ -193,17 +271,16 @@ def py27_sets():
     """(list(set(a)), list(set(a) - set(b))) from a real Python 2.7 where installed, else from the emulation."""
     python27 = _python27()
     if python27 is None:
-        return (lambda keys: list(Py27IntSet(keys)),
-                lambda a, b: list(Py27IntSet(a) - Py27IntSet(b)))
+        return (lambda keys: list(Py27IntSet(keys)), lambda a, b: list(Py27IntSet(a) - Py27IntSet(b)))
 
     def run(expression, *args):
         script = "import json, sys\nargs = json.load(sys.stdin)\nprint(json.dumps(%s))" % expression
-        answer = subprocess.run([python27, "-c", script], input=json.dumps(args), capture_output=True, text=True,
-                                check=True)
+        answer = subprocess.run(
+            [python27, "-c", script], input=json.dumps(args), capture_output=True, text=True, check=True
+        )
         return json.loads(answer.stdout)
 
-    return (lambda keys: run("list(set(args[0]))", keys),
-            lambda a, b: run("list(set(args[0]) - set(args[1]))", a, b))
+    return (lambda keys: run("list(set(args[0]))", keys), lambda a, b: run("list(set(args[0]) - set(args[1]))", a, b))
 
 
 def test_built_files_equal_a_literal_rederivation_of_pylearn2(synthetic, py27_sets):
@@ -231,12 +308,13 @@ def test_rows_are_channel_major_pixels_and_y_is_one_hot_with_digit_0_last(tmp_pa
     row = loaded.X[first]
     for channel, y_, x_ in ((0, 0, 1), (0, 1, 0), (1, 5, 7), (2, 31, 30)):
         assert row[channel * 1024 + y_ * 32 + x_] == (y_ + 2 * x_ + 70 * channel) % 256
-    assert loaded.y[first].tolist() == [0.] * 9 + [1.]  # label 10 = digit 0 -> index 9
-    assert loaded.y[1 - first].tolist() == [1.] + [0.] * 9  # label 1 -> index 0
+    assert loaded.y[first].tolist() == [0.0] * 9 + [1.0]  # label 10 = digit 0 -> index 9
+    assert loaded.y[1 - first].tolist() == [1.0] + [0.0] * 9  # label 1 -> index 0
     np.testing.assert_array_equal(loaded.X[1 - first], 255 - row)
 
 
 # --- the split ------------------------------------------------------------------------------------------------
+
 
 def test_split_sizes_balance_and_disjointness(synthetic):
     _, data, _ = synthetic
@@ -282,6 +360,7 @@ def test_a_class_too_small_for_the_split_is_reported(synthetic):
 
 
 # --- the build ------------------------------------------------------------------------------------------------
+
 
 def test_build_is_repeatable_and_keeps_complete_files(synthetic, tmp_path, capsys):
     folder, _, checksums = synthetic
@@ -351,12 +430,14 @@ def test_compressed_and_uncompressed_mat_files_read_the_same(tmp_path):
         np.testing.assert_array_equal(mat5.read_array(path, arrays["X"], "fix"), images)
         np.testing.assert_array_equal(mat5.read_array(path, arrays["y"], "fix"), labels.reshape(-1, 1))
         reader = svhn_h5.MatImages(path, arrays["X"], tmp_path)
-        np.testing.assert_array_equal(reader.read(np.array([5, 0, 5])),
-                                      images[:, :, :, [5, 0, 5]].transpose(3, 2, 1, 0).reshape(3, 3072))
+        np.testing.assert_array_equal(
+            reader.read(np.array([5, 0, 5])), images[:, :, :, [5, 0, 5]].transpose(3, 2, 1, 0).reshape(3, 3072)
+        )
         reader.close()
 
 
 # --- bad inputs -----------------------------------------------------------------------------------------------
+
 
 def test_wrong_checksum_and_missing_mat_name_the_download_command(synthetic):
     folder, _, checksums = synthetic
@@ -378,13 +459,16 @@ def test_truncated_mat_is_rejected(tmp_path, compress):
         svhn_h5.build(tmp_path, ["test"], {"test": truncated})
 
 
-@pytest.mark.parametrize("images, labels, message", [
-    (np.zeros((32, 32, 1, 4), np.uint8), np.arange(1, 5), r"expected \(32, 32, 3, N\) uint8"),
-    (np.zeros((32, 32, 3, 4)), np.arange(1, 5), r"expected \(32, 32, 3, N\) uint8"),
-    (np.zeros((32, 32, 3, 4), np.uint8), np.arange(1, 4), r"y \(3, 1\)"),
-    (np.zeros((32, 32, 3, 4), np.uint8), np.arange(0, 4), "labels outside 1..10"),
-    (np.zeros((32, 32, 3, 4), np.uint8), np.arange(8, 12), "labels outside 1..10"),
-])
+@pytest.mark.parametrize(
+    "images, labels, message",
+    [
+        (np.zeros((32, 32, 1, 4), np.uint8), np.arange(1, 5), r"expected \(32, 32, 3, N\) uint8"),
+        (np.zeros((32, 32, 3, 4)), np.arange(1, 5), r"expected \(32, 32, 3, N\) uint8"),
+        (np.zeros((32, 32, 3, 4), np.uint8), np.arange(1, 4), r"y \(3, 1\)"),
+        (np.zeros((32, 32, 3, 4), np.uint8), np.arange(0, 4), "labels outside 1..10"),
+        (np.zeros((32, 32, 3, 4), np.uint8), np.arange(8, 12), "labels outside 1..10"),
+    ],
+)
 def test_mat_with_wrong_shapes_or_labels_is_rejected(tmp_path, images, labels, message):
     checksum = _write_mat(tmp_path / "test_32x32.mat", images, np.asarray(labels, np.uint8), compress=False)
     with pytest.raises(UserError, match=message):
@@ -405,6 +489,7 @@ def test_not_a_mat_file_and_missing_variables(tmp_path):
 
 
 # --- the loader -----------------------------------------------------------------------------------------------
+
 
 def test_loader_default_path_and_missing_files(tmp_path, monkeypatch):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(tmp_path))
@@ -443,14 +528,24 @@ def test_loader_rejects_wrong_layouts(tmp_path):
 
 # --- commands -------------------------------------------------------------------------------------------------
 
+
 def test_download_fetches_the_three_files_with_their_md5(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(svhn, "fetch_all", lambda wanted, fix: calls.extend(
-        (list(item.urls), item.dest, item.checksum) for item in wanted))
+    monkeypatch.setattr(
+        svhn,
+        "fetch_all",
+        lambda wanted, fix: calls.extend((list(item.urls), item.dest, item.checksum) for item in wanted),
+    )
     assert download.main(["svhn", "--data-path", str(tmp_path)]) == 0
     folder = tmp_path / "SVHN" / "format2"
-    assert calls == [(["http://ufldl.stanford.edu/housenumbers/%s_32x32.mat" % name],
-                      folder / ("%s_32x32.mat" % name), svhn.CHECKSUMS[name]) for name in ("train", "test", "extra")]
+    assert calls == [
+        (
+            ["http://ufldl.stanford.edu/housenumbers/%s_32x32.mat" % name],
+            folder / ("%s_32x32.mat" % name),
+            svhn.CHECKSUMS[name],
+        )
+        for name in ("train", "test", "extra")
+    ]
 
 
 def test_command_line_builds_and_reports(synthetic, monkeypatch, capsys):

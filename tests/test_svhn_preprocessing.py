@@ -3,6 +3,7 @@
 Expected values come from float64 references written here from the spec: an explicit 7x7 Gaussian, zero-padded
 convolution by summing the 49 shifted copies of a padded image, GCN as "subtract the row mean, divide by the L2 norm".
 """
+
 import math
 import os
 import signal
@@ -14,12 +15,12 @@ from typing import Dict, Tuple
 import numpy as np
 import pytest
 import tables
+from conftest import write_h5
 
 from binaryconnect import svhn_preprocessing
 from datasets import pytables_file
-from harness.errors import UserError
 from datasets.lcn import ALL_CHANNELS, gaussian_kernel, lcn_rows, lecun_lcn
-from conftest import write_h5
+from harness.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"splitted_train": 1234, "valid": 300, "test": 200}
@@ -28,7 +29,7 @@ SLAB = 500  # splitted_train: two full slabs and a partial one
 
 def reference_kernel() -> np.ndarray:
     """exp(-(di² + dj²) / (2·2²)) around the centre (3, 3) of a 7x7 grid, normalized to sum 1, in float64."""
-    kernel = np.array([[math.exp(-((i - 3) ** 2 + (j - 3) ** 2) / 8.) for j in range(7)] for i in range(7)])
+    kernel = np.array([[math.exp(-((i - 3) ** 2 + (j - 3) ** 2) / 8.0) for j in range(7)] for i in range(7)])
     return kernel / kernel.sum()
 
 
@@ -41,13 +42,13 @@ def reference_blur(images: np.ndarray) -> np.ndarray:
     out = np.zeros((n, height, width))
     for di in range(7):
         for dj in range(7):
-            out += kernel[di, dj] * padded[:, 6 - di:6 - di + height, 6 - dj:6 - dj + width]
+            out += kernel[di, dj] * padded[:, 6 - di : 6 - di + height, 6 - dj : 6 - dj + width]
     return out
 
 
 def reference_lcn(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images, dtype=np.float64)
-    denominator = np.sqrt(reference_blur(images ** 2))
+    denominator = np.sqrt(reference_blur(images**2))
     mean = denominator.mean(axis=(1, 2), keepdims=True)
     return (images - reference_blur(images)) / np.maximum(np.maximum(denominator, mean), 1e-4)
 
@@ -56,11 +57,12 @@ def reference_preprocessing(X: np.ndarray, channels=(0,)) -> np.ndarray:
     """GCN (scale 1) then LCN of the listed channel planes of channel-major rows, on the whole array at once."""
     X = X.astype(np.float64)
     X = X - X.mean(axis=1, keepdims=True)
-    norms = np.sqrt((X ** 2).sum(axis=1, keepdims=True))
-    X = X / np.where(norms < 1e-8, 1., norms)
+    norms = np.sqrt((X**2).sum(axis=1, keepdims=True))
+    X = X / np.where(norms < 1e-8, 1.0, norms)
     for channel in channels:
-        X[:, channel * 1024:(channel + 1) * 1024] = reference_lcn(
-            X[:, channel * 1024:(channel + 1) * 1024].reshape(-1, 32, 32)).reshape(-1, 1024)
+        X[:, channel * 1024 : (channel + 1) * 1024] = reference_lcn(
+            X[:, channel * 1024 : (channel + 1) * 1024].reshape(-1, 32, 32)
+        ).reshape(-1, 1024)
     return X
 
 
@@ -73,8 +75,8 @@ def raw_set(n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """Raw pixel rows 0..255 (row 0 blank, row 1 constant) and one-hot float32 labels."""
     rng = np.random.RandomState(seed)
     X = rng.randint(0, 256, (n, 3072)).astype(np.float32)
-    X[0] = 0.
-    X[1] = 7.
+    X[0] = 0.0
+    X[1] = 7.0
     y = np.eye(10, dtype=np.float32)[rng.randint(0, 10, n)]
     return X, y
 
@@ -99,23 +101,24 @@ def run(data: Path, local: Path, **kwargs) -> None:
 
 # --- LCN ---------------------------------------------------------------------------------------------------------
 
+
 def test_kernel_is_a_normalized_symmetric_gaussian_of_sigma_2():
     kernel = gaussian_kernel()
     assert kernel.dtype == np.float32 and kernel.shape == (7, 7)
-    assert abs(float(kernel.sum(dtype=np.float64)) - 1.) < 1e-6
+    assert abs(float(kernel.sum(dtype=np.float64)) - 1.0) < 1e-6
     for flipped in (kernel.T, kernel[::-1], kernel[:, ::-1]):
         np.testing.assert_array_equal(kernel, flipped)
     assert np.unravel_index(kernel.argmax(), kernel.shape) == (3, 3)
-    np.testing.assert_allclose(kernel[3, 4] / kernel[3, 3], math.exp(-1. / 8.), rtol=1e-6)  # σ = 2
-    np.testing.assert_allclose(kernel[0, 0] / kernel[3, 3], math.exp(-18. / 8.), rtol=1e-6)
+    np.testing.assert_allclose(kernel[3, 4] / kernel[3, 3], math.exp(-1.0 / 8.0), rtol=1e-6)  # σ = 2
+    np.testing.assert_allclose(kernel[0, 0] / kernel[3, 3], math.exp(-18.0 / 8.0), rtol=1e-6)
     np.testing.assert_allclose(kernel, reference_kernel(), rtol=1e-6)
 
 
 def test_lcn_matches_an_explicit_zero_padded_convolution():
     rng = np.random.RandomState(1)
     images = rng.randn(3, 11, 13).astype(np.float32)
-    images[0, :5, :6] = 0.  # a dark corner: there the per-image mean, not the local RMS, is the divisor
-    images[1, 6:, 7:] *= 20.
+    images[0, :5, :6] = 0.0  # a dark corner: there the per-image mean, not the local RMS, is the divisor
+    images[1, 6:, 7:] *= 20.0
     expected = reference_lcn(images)
     denominator = np.sqrt(reference_blur(images.astype(np.float64) ** 2))
     below = denominator < denominator.mean(axis=(1, 2), keepdims=True)
@@ -130,17 +133,17 @@ def test_lcn_floors_for_blank_and_constant_images():
     corner_weight = reference_kernel()[3:, 3:].sum()  # the part of the kernel inside the image at pixel (0, 0)
     # A faint constant image: every local RMS is below 1e-4, so the threshold divides.
     faint = lecun_lcn(np.full((1, 32, 32), 1e-6, np.float32))
-    np.testing.assert_allclose(faint[0, 0, 0], 1e-6 * (1. - corner_weight) / 1e-4, rtol=1e-4)
+    np.testing.assert_allclose(faint[0, 0, 0], 1e-6 * (1.0 - corner_weight) / 1e-4, rtol=1e-4)
     # Where the whole kernel fits, x - blur(x) = 0 up to the float32 rounding of the kernel's sum.
-    np.testing.assert_allclose(faint[0, 3:-3, 3:-3], 0., atol=1e-6)
+    np.testing.assert_allclose(faint[0, 3:-3, 3:-3], 0.0, atol=1e-6)
     # A bright constant image: at the corner the local RMS c·sqrt(w) is below the image's mean RMS, which divides.
-    c = 3.
+    c = 3.0
     bright = lecun_lcn(np.full((1, 32, 32), c, np.float32))
     window = reference_blur(np.ones((1, 32, 32)))
     mean_rms = (c * np.sqrt(window)).mean()
     assert c * math.sqrt(corner_weight) < mean_rms
-    np.testing.assert_allclose(bright[0, 0, 0], c * (1. - corner_weight) / mean_rms, rtol=1e-5)
-    np.testing.assert_allclose(bright[0, 3:-3, 3:-3], 0., atol=1e-6)
+    np.testing.assert_allclose(bright[0, 0, 0], c * (1.0 - corner_weight) / mean_rms, rtol=1e-5)
+    np.testing.assert_allclose(bright[0, 3:-3, 3:-3], 0.0, atol=1e-6)
 
 
 def test_lcn_rows_normalizes_only_channel_0_unless_asked():
@@ -150,16 +153,19 @@ def test_lcn_rows_normalizes_only_channel_0_unless_asked():
     faithful = lcn_rows(X)
     np.testing.assert_array_equal(X, before)  # the input is not modified
     np.testing.assert_array_equal(faithful[:, 1024:], X[:, 1024:])  # G and B keep their values exactly
-    np.testing.assert_allclose(faithful[:, :1024], reference_lcn(X[:, :1024].reshape(4, 32, 32)).reshape(4, 1024),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        faithful[:, :1024], reference_lcn(X[:, :1024].reshape(4, 32, 32)).reshape(4, 1024), rtol=1e-5, atol=1e-6
+    )
     every = lcn_rows(X, ALL_CHANNELS)
     for channel in range(3):
-        plane = X[:, channel * 1024:(channel + 1) * 1024].reshape(4, 32, 32)
-        np.testing.assert_allclose(every[:, channel * 1024:(channel + 1) * 1024],
-                                   reference_lcn(plane).reshape(4, 1024), rtol=1e-5, atol=1e-6)
+        plane = X[:, channel * 1024 : (channel + 1) * 1024].reshape(4, 32, 32)
+        np.testing.assert_allclose(
+            every[:, channel * 1024 : (channel + 1) * 1024], reference_lcn(plane).reshape(4, 1024), rtol=1e-5, atol=1e-6
+        )
 
 
 # --- the preprocessing program --------------------------------------------------------------------------------------
+
 
 def test_gcn_then_lcn_slab_by_slab_equals_the_whole_array_computation(svhn):
     data, local, sets = svhn
@@ -182,8 +188,12 @@ def test_gcn_then_lcn_slab_by_slab_equals_the_whole_array_computation(svhn):
 
 def test_all_channels_is_labelled_a_deviation_and_normalizes_every_channel(svhn, capsys):
     data, local, sets = svhn
-    assert svhn_preprocessing.main(["--sets", "valid", "--all-channels", "--data-path", str(data),
-                                    "--local-path", str(local)]) == 0
+    assert (
+        svhn_preprocessing.main(
+            ["--sets", "valid", "--all-channels", "--data-path", str(data), "--local-path", str(local)]
+        )
+        == 0
+    )
     assert "DEVIATION" in capsys.readouterr().out
     X_out, _ = read_h5(output(local, "valid"))
     np.testing.assert_allclose(X_out, reference_preprocessing(sets["valid"][0], ALL_CHANNELS), rtol=1e-4, atol=1e-5)
@@ -239,8 +249,9 @@ def test_interrupted_run_leaves_no_finished_file_and_resumes_to_the_same_result(
     monkeypatch.setattr(svhn_preprocessing, "preprocess_rows", transform)
     run(data, local, sets=["splitted_train"])
     assert "resuming splitted_train_32x32.h5.partial at row 1000" in capsys.readouterr().out
-    for a, b in zip(read_h5(output(local, "splitted_train")), read_h5(output(tmp_path / "uninterrupted",
-                                                                             "splitted_train"))):
+    for a, b in zip(
+        read_h5(output(local, "splitted_train")), read_h5(output(tmp_path / "uninterrupted", "splitted_train"))
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -259,10 +270,21 @@ def test_sigkilled_process_then_rerun_equals_an_uninterrupted_run(tmp_path):
     X, y = raw_set(12000, seed=5)  # three 5000-row slabs, the last one partial
     data = tmp_path / "data"
     write_h5(data / "SVHN" / "format2" / "h5" / "test_32x32.h5", X, y)
-    command = [sys.executable, "-u", "-m", "binaryconnect.svhn_preprocessing", "--sets", "test",
-               "--data-path", str(data), "--local-path", str(tmp_path / "killed")]
-    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, PROGRESS_INTERVAL="0"))
+    command = [
+        sys.executable,
+        "-u",
+        "-m",
+        "binaryconnect.svhn_preprocessing",
+        "--sets",
+        "test",
+        "--data-path",
+        str(data),
+        "--local-path",
+        str(tmp_path / "killed"),
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PROGRESS_INTERVAL="0")
+    )
     for line in process.stderr:
         if "5000/12000 rows" in line:
             break

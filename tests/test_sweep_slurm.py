@@ -4,6 +4,7 @@ three seeds of a tiny BinaryNet MNIST run as one job array; one task is killed a
 ``--signal=B:USR1@...`` does) and requeues itself; every seed must end with the figures of the same seed run
 directly, and ``make compare``'s aggregate must be their mean and sample standard deviation. Skipped without Slurm,
 except under ``CI=true``, where it fails (CI installs it: ``docker/install.sh --slurm``)."""
+
 import json
 import os
 import statistics
@@ -20,16 +21,30 @@ from tests import slurm_cluster
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (1, 2, 3)
 EPOCHS = 15
-FLAGS = ["--num-units", "8", "--n-hidden-layers", "1", "--train-size", "5000", "--valid-size", "100",
-         "--test-size", "100", "--num-epochs", str(EPOCHS)]
+FLAGS = [
+    "--num-units",
+    "8",
+    "--n-hidden-layers",
+    "1",
+    "--train-size",
+    "5000",
+    "--valid-size",
+    "100",
+    "--test-size",
+    "100",
+    "--num-epochs",
+    str(EPOCHS),
+]
 
 pytestmark = pytest.mark.slow
 
 
 def figures(run: Path) -> List[Dict]:
     """A run's log.jsonl without its timings."""
-    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "time")}
-            for line in (run / "log.jsonl").read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in ("seconds", "time")}
+        for line in (run / "log.jsonl").read_text().splitlines()
+    ]
 
 
 def epochs_done(run: Path) -> int:
@@ -45,7 +60,7 @@ def slurm(env: Dict[str, str], *command: str) -> str:
     return done.stdout
 
 
-def wait(what: str, condition, timeout: float, step: float = .2) -> None:
+def wait(what: str, condition, timeout: float, step: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "%s did not happen within %d s" % (what, timeout)
@@ -62,28 +77,67 @@ def slurm_installed() -> None:
         pytest.skip(message)
 
 
-def test_a_sweep_on_slurm_survives_requeues_and_equals_the_seeds_run_alone(slurm_installed, real_mnist_root,
-                                                                            tmp_path, tmp_path_factory, capsys):
+def test_a_sweep_on_slurm_survives_requeues_and_equals_the_seeds_run_alone(
+    slurm_installed, real_mnist_root, tmp_path, tmp_path_factory, capsys
+):
     env = dict(os.environ, PYLEARN2_DATA_PATH=str(real_mnist_root))
     # Each seed run directly: the reference figures; their Theano compile directory, now warm, is what each task's
     # own starts as a copy of.
     for seed in SEEDS:
-        done = subprocess.run([sys.executable, "-m", "binarynet.mnist", "--seed", str(seed), "--output-dir",
-                               str(tmp_path / "direct" / ("seed-%d" % seed))] + FLAGS, cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "binarynet.mnist",
+                "--seed",
+                str(seed),
+                "--output-dir",
+                str(tmp_path / "direct" / ("seed-%d" % seed)),
+            ]
+            + FLAGS,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
-    cache = subprocess.run([sys.executable, "-c", "import compat, theano; print(theano.config.base_compiledir)"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    cache = subprocess.run(
+        [sys.executable, "-c", "import compat, theano; print(theano.config.base_compiledir)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     sweep = tmp_path / "runs" / "tiny-sweep"
     runs = {seed: sweep / ("seed-%d" % seed) for seed in SEEDS}
 
     with slurm_cluster.cluster(tmp_path_factory.mktemp("slurm"), cpus=len(SEEDS)) as cluster_env:
         env.update(SLURM_CONF=cluster_env["SLURM_CONF"])
         submitted = subprocess.run(
-            [sys.executable, "-m", "sweep.run", "mnist", "--seeds"] + [str(s) for s in SEEDS]
-            + ["--backend", "slurm", "--gpus", "0", "--time", "10", "--signal-seconds", "60", "--theano-cache",
-               cache, "--sweep-dir", str(sweep), "--"] + FLAGS,
-            cwd=ROOT, env=env, capture_output=True, text=True)
+            [sys.executable, "-m", "sweep.run", "mnist", "--seeds"]
+            + [str(s) for s in SEEDS]
+            + [
+                "--backend",
+                "slurm",
+                "--gpus",
+                "0",
+                "--time",
+                "10",
+                "--signal-seconds",
+                "60",
+                "--theano-cache",
+                cache,
+                "--sweep-dir",
+                str(sweep),
+                "--",
+            ]
+            + FLAGS,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert submitted.returncode == 0, submitted.stderr
         job = json.loads((sweep / "sweep.json").read_text())["seeds"]["1"]["job"].split("_")[0]
         assert submitted.stdout.startswith("submitted job array %s: seeds 1 2 3" % job)
@@ -123,13 +177,24 @@ def test_a_sweep_on_slurm_survives_requeues_and_equals_the_seeds_run_alone(slurm
             return not tasks
 
         wait("the job array's end", settle, 360, step=1)
-        records = subprocess.run(["sacct", "--completion", "--format", "JobID,JobName,State,ExitCode,Start,End",
-                                  "--name", "tiny-sweep"], env=env, capture_output=True, text=True).stdout
-        status = subprocess.run([sys.executable, "-m", "sweep.status", "--sweep-dir", str(sweep)], cwd=ROOT, env=env,
-                                capture_output=True, text=True)
+        records = subprocess.run(
+            ["sacct", "--completion", "--format", "JobID,JobName,State,ExitCode,Start,End", "--name", "tiny-sweep"],
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout
+        status = subprocess.run(
+            [sys.executable, "-m", "sweep.status", "--sweep-dir", str(sweep)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     with capsys.disabled():  # for CI's log
-        print("\nsacct --completion of the job array %s (one line per task run; a requeued task has two):\n%s"
-              % (job, records))
+        print(
+            "\nsacct --completion of the job array %s (one line per task run; a requeued task has two):\n%s"
+            % (job, records)
+        )
         print(status.stdout)
 
     for seed in SEEDS:
@@ -144,14 +209,20 @@ def test_a_sweep_on_slurm_survives_requeues_and_equals_the_seeds_run_alone(slurm
     assert status.returncode == 0 and status.stdout.count("| %d / %d | finished |" % (EPOCHS, EPOCHS)) == 3
     assert records.count("COMPLETED") == 3
 
-    compared = subprocess.run([sys.executable, "-m", "results.compare", "--runs", str(tmp_path / "runs")], cwd=ROOT,
-                              env=env, capture_output=True, text=True)
+    compared = subprocess.run(
+        [sys.executable, "-m", "results.compare", "--runs", str(tmp_path / "runs")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert compared.returncode == 0, compared.stderr
     with capsys.disabled():
         print(compared.stdout)
     aggregate = [line for line in compared.stdout.splitlines() if line.startswith("| binarynet-mnist | tiny-sweep")]
     errors = [figures(tmp_path / "direct" / ("seed-%d" % seed))[-1]["test_error_rate"] for seed in SEEDS]
-    assert aggregate == ["| binarynet-mnist | tiny-sweep | 3 | %d / %d | %.2f ± %.2f | %.2f | %.2f | 0.96 | - | - | "
-                         "not the paper's settings: no difference from the paper |"
-                         % (EPOCHS, EPOCHS, statistics.mean(errors), statistics.stdev(errors), min(errors),
-                            max(errors))]
+    assert aggregate == [
+        "| binarynet-mnist | tiny-sweep | 3 | %d / %d | %.2f ± %.2f | %.2f | %.2f | 0.96 | - | - | "
+        "not the paper's settings: no difference from the paper |"
+        % (EPOCHS, EPOCHS, statistics.mean(errors), statistics.stdev(errors), min(errors), max(errors))
+    ]

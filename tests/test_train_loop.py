@@ -1,5 +1,6 @@
 """The train() loop of docs/REPRODUCTION.md §1.10 with stand-in train/val functions (no Theano compile), inside a
 run folder: checkpoint after every epoch, log.jsonl rewritten from it, exact resume."""
+
 import compat  # noqa: F401
 
 import json
@@ -33,7 +34,7 @@ class LoopSettings(Settings):
 class FakeFunctions:
     """train_fn/val_fn stand-ins: the scripted validation error of epoch e is VAL_ERR[e - 1] (a fraction)."""
 
-    VAL_ERR = (.5, .4, .4, .45, .3)
+    VAL_ERR = (0.5, 0.4, 0.4, 0.45, 0.3)
 
     def __init__(self, interrupt_at_epoch=None, epochs_done=0):
         self.weight = theano.shared(f32(0), name="w")  # state that train_fn updates, to be checkpointed
@@ -57,8 +58,8 @@ class FakeFunctions:
     def val_fn(self, X, y):
         if X[0, 0] >= 1000:  # the test set
             self.test_calls += 1
-            return [np.array(.2, dtype=f32), np.array(.1 * self.epoch, dtype=f32)]
-        return [np.array(1., dtype=f32), np.array(self.VAL_ERR[self.epoch - 1], dtype=f32)]
+            return [np.array(0.2, dtype=f32), np.array(0.1 * self.epoch, dtype=f32)]
+        return [np.array(1.0, dtype=f32), np.array(self.VAL_ERR[self.epoch - 1], dtype=f32)]
 
 
 def data():
@@ -75,8 +76,22 @@ def run(fns, folder, argv=()):
         net = lasagne.layers.DenseLayer(lasagne.layers.InputLayer((None, 3)), opened.settings.num_units)
         np.random.seed(opened.settings.seed)  # as the scripts do first
         opened.settings.print_listing()
-        state = binary_net.train(fns, fns.val_fn, net, BATCH, .5, .5, opened.settings.num_epochs, X_train, y_train,
-                                 X_val, y_val, X_test, y_test, epochs=opened)
+        state = binary_net.train(
+            fns,
+            fns.val_fn,
+            net,
+            BATCH,
+            0.5,
+            0.5,
+            opened.settings.num_epochs,
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            X_test,
+            y_test,
+            epochs=opened,
+        )
     return state, opened, X_train
 
 
@@ -95,22 +110,27 @@ def test_loop_schedule_model_selection_and_console_lines(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
 
     # floor(25 / 10) = 2 sequential batches per epoch; the LR of epoch e is 0.5 * 0.5**(e-1).
-    assert [LR for _, LR in fns.train_batches] == [.5, .5, .25, .25, .125, .125, .0625, .0625, .03125, .03125]
+    assert [LR for _, LR in fns.train_batches] == [0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.0625, 0.0625, 0.03125, 0.03125]
     assert all(len(rows) == BATCH for rows, _ in fns.train_batches)
     # Validation 40 % ties at epoch 3: ties count, so best epoch 3; epoch 4 is worse: test numbers are stale.
     assert [r["best_epoch"] for r in history] == [1, 2, 3, 3, 5]
     assert [r["validation_error_rate"] for r in history] == pytest.approx([50, 40, 40, 45, 30])
     assert [r["test_error_rate"] for r in history] == pytest.approx([10, 20, 30, 30, 50])
-    assert (state.epoch, state.best_epoch, state.best_val_err, state.LR) == (5, 5, pytest.approx(30), .5 ** 6)
+    assert (state.epoch, state.best_epoch, state.best_val_err, state.LR) == (5, 5, pytest.approx(30), 0.5**6)
     assert fns.test_calls == 4 * 1  # one test batch, evaluated at epochs 1, 2, 3 and 5
-    epochs = lines[lines.index("num_units = 2") + 1:]
+    epochs = lines[lines.index("num_units = 2") + 1 :]
     assert len(epochs) == 5 * 9
     assert epochs[0].startswith("Epoch 1 of 5 took ") and epochs[0].endswith("s")
     assert [line[:33] for line in epochs[1:9]] == [
-        "  LR:                            ", "  training loss:                 ",
-        "  validation loss:               ", "  validation error rate:         ",
-        "  best epoch:                    ", "  best validation error rate:    ",
-        "  test loss:                     ", "  test error rate:               "]
+        "  LR:                            ",
+        "  training loss:                 ",
+        "  validation loss:               ",
+        "  validation error rate:         ",
+        "  best epoch:                    ",
+        "  best validation error rate:    ",
+        "  test loss:                     ",
+        "  test error rate:               ",
+    ]
     assert epochs[1] == "  LR:                            0.5" and epochs[5] == "  best epoch:                    1"
     assert epochs[4] == "  validation error rate:         50.0%"  # Python 2's str(50.0)
     assert read_log(tmp_path) == history and all(r["time"].endswith("Z") for r in history)
@@ -164,10 +184,11 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     resumed_fns = FakeFunctions(epochs_done=2)
     resumed, resumed_run, X_resumed = run(resumed_fns, tmp_path / "b")
 
-    assert [LR for _, LR in resumed_fns.train_batches] == [.125, .125, .0625, .0625, .03125, .03125]
+    assert [LR for _, LR in resumed_fns.train_batches] == [0.125, 0.125, 0.0625, 0.0625, 0.03125, 0.03125]
     assert strip(resumed_run.history) == strip(expected_run.history)
     assert {k: v for k, v in vars(resumed).items() if k != "order"} == {
-        k: v for k, v in vars(expected).items() if k != "order"}
+        k: v for k, v in vars(expected).items() if k != "order"
+    }
     assert resumed_fns.weight.get_value() == straight.weight.get_value()
     np.testing.assert_array_equal(resumed.order, expected.order)
     np.testing.assert_array_equal(X_resumed, X_expected)
@@ -187,8 +208,10 @@ def test_a_lost_log_line_is_rewritten_and_a_finished_run_prints_its_result(tmp_p
     assert type(finished.value).__name__ == "Finished"
     assert (tmp_path / "log.jsonl").read_text().splitlines() == lines
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == ("%s: all 5 epochs are done; best epoch 5: validation error rate 30.0000011921%%, test error "
-                       "rate 50.0%% (every epoch is in %s)" % (tmp_path, tmp_path / "log.jsonl"))
+    assert out[-1] == (
+        "%s: all 5 epochs are done; best epoch 5: validation error rate 30.0000011921%%, test error "
+        "rate 50.0%% (every epoch is in %s)" % (tmp_path, tmp_path / "log.jsonl")
+    )
 
 
 def test_checkpoint_refuses_other_settings_before_anything_runs(tmp_path):

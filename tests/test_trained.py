@@ -2,7 +2,9 @@
 experiments (conftest.trained_runs): the evaluated test error equals the logged one in every digit, the packed
 XNOR-popcount engine predicts what Theano's deterministic pass predicts, image for image, for the MLP and both
 ConvNet topologies, and unfinished or foreign folders are refused in one line."""
+
 import compat  # noqa: F401
+from compat.number_format import py2_str
 
 import json
 import shutil
@@ -16,10 +18,15 @@ from deploy import evaluate, export, summary, trained
 from deploy.engine import PackedNetwork
 from harness import manifest
 from harness.files import write_npz
-from compat.number_format import py2_str
 
-SIX = ["binarynet-mnist", "binarynet-cifar10", "binarynet-svhn", "binaryconnect-mnist", "binaryconnect-cifar10",
-       "binaryconnect-svhn"]
+SIX = [
+    "binarynet-mnist",
+    "binarynet-cifar10",
+    "binarynet-svhn",
+    "binaryconnect-mnist",
+    "binaryconnect-cifar10",
+    "binaryconnect-svhn",
+]
 BINARYNET = SIX[:3]
 
 
@@ -97,8 +104,9 @@ def test_unfinished_foreign_and_mismatched_folders_are_refused(trained_runs, tmp
     assert "is a run of 'resnet-imagenet', not of one of the six experiments" in capsys.readouterr().err
     manifest.write(copy, dict(recorded, settings=dict(recorded["settings"], num_epochs=5)))
     assert evaluate.main([str(copy)]) == 1  # LR_decay was derived from 2 epochs
-    assert "run.json: the recorded settings of binarynet-mnist are not what its code computes" in \
-        capsys.readouterr().err
+    assert (
+        "run.json: the recorded settings of binarynet-mnist are not what its code computes" in capsys.readouterr().err
+    )
     manifest.write(copy, dict(recorded, settings=dict(recorded["settings"], seed=99)))
     assert evaluate.main([str(copy)]) == 1
     assert "checkpoint.npz was written with other settings (seed 1234, now 99)" in capsys.readouterr().err
