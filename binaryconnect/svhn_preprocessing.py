@@ -83,7 +83,7 @@ def _check_finished(output: Path, expected: Dict[str, object]) -> None:
         svhn.check_data(h5, output, PREPROCESS_COMMAND)
     if stored != expected:
         raise UserError("%s was made differently (%s) from what this run would make (%s): delete it to redo it"
-                           % (output, stored, expected))
+                        % (output, stored, expected))
 
 
 def _resumable(partial: Path, expected: Dict[str, object], n_rows: int) -> Optional[Tuple[tables.File, int]]:

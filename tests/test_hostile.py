@@ -6,6 +6,7 @@ run, a full disk (RLIMIT_FSIZE), a concurrent run.
 
 import compat  # noqa: F401
 
+import contextlib
 import hashlib
 import json
 import os
@@ -284,11 +285,9 @@ def test_an_output_dir_where_nothing_can_be_written(world, capsys):
     )
 
 
-@pytest.fixture
-def held_lock(world):
-    """Another process holding the run folder's lock, as a running training does."""
-    folder = world.run_dir()
-    folder.mkdir()
+@contextlib.contextmanager
+def lock_held_by_another_process(path: Path):
+    """Another process holding the lock file ``path``, as a running command does; yields its process id."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -298,15 +297,26 @@ def held_lock(world):
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "os.write(fd, b'process %d on testhost since now' % os.getpid())\n"
             "print('held', flush=True)\ntime.sleep(60)",
-            str(folder / ".lock"),
+            str(path),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout.readline().strip() == "held"
-    yield holder
-    holder.kill()
-    holder.wait()
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture
+def held_lock(world):
+    """Another process holding the run folder's lock, as a running training does; yields its process id."""
+    folder = world.run_dir()
+    folder.mkdir()
+    with lock_held_by_another_process(folder / ".lock") as pid:
+        yield pid
 
 
 def test_a_folder_in_use_by_another_run_is_refused_naming_it(world, held_lock, capsys):
@@ -319,7 +329,7 @@ def test_a_folder_in_use_by_another_run_is_refused_naming_it(world, held_lock, c
         r"is in use by another run \(process \d+ on testhost since now\): wait for it to end, or "
         r"choose another --output-dir",
     )
-    assert str(held_lock.pid) in line
+    assert str(held_lock) in line
 
 
 def test_a_stale_lock_of_a_killed_run_is_taken_over(world, capsys):

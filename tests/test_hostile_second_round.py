@@ -8,7 +8,6 @@ shared folder, damaged run.json and log.jsonl, a checksum mismatch while downloa
 
 import compat  # noqa: F401
 
-import contextlib
 import json
 import os
 import re
@@ -27,7 +26,14 @@ import test_hostile
 import theano
 from conftest import REPO
 from test_compare import table_rows, write_run
-from test_hostile import ALLOWED_NEW, SMALL_MNIST, assert_refused, epoch_record, mnist_config
+from test_hostile import (
+    ALLOWED_NEW,
+    SMALL_MNIST,
+    assert_refused,
+    epoch_record,
+    lock_held_by_another_process,
+    mnist_config,
+)
 
 from binaryconnect import svhn_preprocessing
 from binarynet import mnist as bn_mnist
@@ -439,31 +445,6 @@ def test_a_disk_too_small_for_the_first_checkpoint_is_found_before_compiling(wor
 
 
 # --- a lock on every shared folder ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def lock_held_by_another_process(path: Path):
-    """Another process holding the lock file ``path``, as a running command does; yields its process id."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys, time\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-            "os.write(fd, b'process %d on testhost since now' % os.getpid())\n"
-            "print('held', flush=True)\ntime.sleep(60)",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        yield holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_second_svhn_preprocessing_is_refused_and_leaves_the_firsts_partial_file(world, capsys):
