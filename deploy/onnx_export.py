@@ -10,7 +10,6 @@ Settings and provenance (run folder, run.json, checksums) go into each model's m
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -20,7 +19,7 @@ import numpy as np
 from binaryconnect import batch_norm as bc_batch_norm
 from deploy import onnx_graph, trained
 from deploy.engine import PackedNetwork
-from deploy.export import export
+from deploy.export import export_arrays
 from deploy.stages import Stage, not_runnable_reason, read_stages
 from harness import manifest
 from harness.errors import ArgumentParser, UserError, command
@@ -129,8 +128,7 @@ def export_onnx(network: lasagne.layers.Layer, folder: Path, metadata: Dict[str,
     stages = read_stages(network)
     if not_runnable_reason(stages) is not None:
         return [onnx_graph.save(binaryconnect_model(network, metadata), folder / FILES[onnx_graph.FLOAT_FLAVOUR])]
-    with tempfile.TemporaryDirectory() as scratch:
-        packed = PackedNetwork.load(export(network, Path(scratch) / "packed.npz").path, backend="numpy")
+    packed = PackedNetwork.from_arrays(export_arrays(network), backend="numpy")
     props = dict(metadata, network="BinaryNet, deterministic: ±1 weights and ±1 hidden activations (§1.1-§1.3)")
     return [
         onnx_graph.save(onnx_graph.binarynet_model(packed, flavour, props), folder / FILES[flavour])
