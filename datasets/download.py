@@ -2,9 +2,10 @@
 
 Every file is checksum-verified and written atomically; rerunning skips what is already in place. The data folder
 is locked while downloading: a second download into it (which would share the partial ``.part`` files) is refused,
-naming the first.
+naming the first. A read-only data folder (a volume mounted read-only) is only verified: nothing is written there.
 """
 
+import os
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -38,11 +39,21 @@ def main(argv: Optional[List[str]] = None) -> None:
             "cannot make the data folder %s (%s): choose another --data-path or PYLEARN2_DATA_PATH"
             % (root, error.strerror)
         ) from None
+    if not os.access(root, os.W_OK):
+        # A read-only data folder (a volume mounted so): nothing can be written into it, so there is nothing to lock;
+        # what is present is verified, and a missing file is one error line when its download is written.
+        fetch_into(root, names)
+        return
     busy = "%s is in use by another download (%%s): wait for it to end, then rerun" % root
     with locked(root / LOCK, busy):
-        for name in names:
-            print("%s -> %s" % (name, root))
-            DATASETS[name](root)
+        fetch_into(root, names)
+
+
+def fetch_into(root: Path, names: List[str]) -> None:
+    """Each named dataset into ``root``, checksum-verified; what is already in place is kept."""
+    for name in names:
+        print("%s -> %s" % (name, root))
+        DATASETS[name](root)
 
 
 if __name__ == "__main__":
