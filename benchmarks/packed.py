@@ -154,7 +154,7 @@ def bench(name: str, repeats: int, budget_s: float, backends: Sequence[str]) -> 
     X = rng.uniform(-1, 1, (max(BATCHES),) + input_shape).astype(np.float32)
     engines = [("float32, weights binarized once", floats.forward)]
     engines += [
-        ("packed %s%s" % (backend, ", %d threads" % net.threads if hasattr(net, "threads") else ""), net.forward)
+        ("packed %s, %d thread%s" % (backend, net.threads, "s" * (net.threads != 1)), net.forward)
         for backend, net in packed.items()
     ]
     for batch in BATCHES:
