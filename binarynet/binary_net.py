@@ -256,7 +256,8 @@ def hinge_targets(labels: np.ndarray) -> np.ndarray:
 
 
 COMPILING = ("Compiling the training and test functions (the first time this takes 1 to 3 minutes on 2 CPU "
-             "cores; Theano caches the compiled code in ~/.theano, so later runs start in seconds)...")
+             "cores; Theano caches the compiled code in its base_compiledir, ~/.theano unless THEANO_FLAGS says "
+             "otherwise, so later runs start in seconds)...")
 
 
 def compile_functions(network: lasagne.layers.Layer,
