@@ -4,7 +4,8 @@
 before any command runs: a bad flag value or an unwritable directory would end in a traceback, and a GPU that
 cannot be opened (``device=cuda`` without a driver) is logged with a traceback and then silently replaced by the
 CPU. :func:`start` imports Theano and turns each into one line and exit status 1 (there is no command around an
-import to do it); a flag Theano does not know, which it ignores, gets one ``warning:`` line.
+import to do it); a flag Theano does not know, which it ignores, gets one ``warning:`` line, and Ctrl-C during the
+import one line and exit status 130.
 """
 
 import contextlib
@@ -53,6 +54,12 @@ def start(module: str) -> None:
     with _gpu_errors() as gpu, warnings.catch_warnings(record=True) as caught:
         try:
             importlib.import_module(module)
+        except KeyboardInterrupt:
+            print(
+                "interrupted (Ctrl-C) while Theano was starting: nothing was written; rerun the command",
+                file=sys.stderr,
+            )
+            raise SystemExit(130) from None
         except Exception as error:  # Theano raises ValueError, OSError, ImportError... at import
             text = str(error)
             if "compiledir" in text:

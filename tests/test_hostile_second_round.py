@@ -291,6 +291,25 @@ def test_theano_start_up_failures_are_one_line_naming_the_fix(env, message):
     _one_error_line(_python("import compat", **env), 1, message)
 
 
+def test_ctrl_c_while_theano_starts_is_one_line_and_status_130(tmp_path):
+    """Ctrl-C during Theano's import (before any command runs): a module standing in for Theano's import raises
+    KeyboardInterrupt; compat.theano_start, loaded alone, ends with one line and exit status 130."""
+    (tmp_path / "interrupted_import.py").write_text("raise KeyboardInterrupt\n")
+    code = (
+        "import importlib.util, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "spec = importlib.util.spec_from_file_location('theano_start', 'compat/theano_start.py')\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "module.start('interrupted_import')\n" % str(tmp_path)
+    )
+    done = _python(code)
+    assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines() == [
+        "interrupted (Ctrl-C) while Theano was starting: nothing was written; rerun the command"
+    ]
+
+
 @pytest.mark.parametrize("flags", ["garbage", "no_such_flag=1"])
 def test_a_theano_flag_theano_ignores_is_one_warning_line(flags):
     done = _python("import compat", THEANO_FLAGS=flags)
