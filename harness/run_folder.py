@@ -22,6 +22,7 @@ from compat.number_format import py2_str
 import contextlib
 import os
 import re
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -104,8 +105,9 @@ class RunFolder:
         """After each epoch: the checkpoint (the loop's ``state``, every shared variable, the history), then
         log.jsonl rewritten from the same history; then, if a signal asked for it (harness.stop) and epochs are
         left, the run stops here."""
-        self.history.append(epoch_log.record(figures))
-        self.checkpoint.save(state, self.shared, self.history, self.saved_params)
+        with _ctrl_c_held_back():  # so that the history Ctrl-C reports is the checkpoint on disk
+            self.history.append(epoch_log.record(figures))
+            self.checkpoint.save(state, self.shared, self.history, self.saved_params)
         epoch_log.write_jsonl(self.log_path, self.history)
         if stop.requested() and figures["epoch"] < figures["num_epochs"]:
             print(
@@ -115,6 +117,20 @@ class RunFolder:
                 flush=True,
             )
             raise Stopped()
+
+
+@contextlib.contextmanager
+def _ctrl_c_held_back() -> Iterator[None]:
+    """Ctrl-C (SIGINT) held back until the block ends: it then interrupts the run as usual (a handler, not a
+    signal mask: any of the process's threads, OpenBLAS's among them, may be the one that receives it)."""
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
 
 
 def _prepare(run: RunFolder) -> None:

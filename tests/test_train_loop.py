@@ -4,6 +4,8 @@ run folder: checkpoint after every epoch, log.jsonl rewritten from it, exact res
 import compat  # noqa: F401
 
 import json
+import os
+import signal
 from dataclasses import dataclass
 
 import lasagne
@@ -13,7 +15,7 @@ import theano
 
 from binarynet import binary_net
 from harness import run_folder
-from harness.checkpoint import npz_crcs
+from harness.checkpoint import Checkpoint, npz_crcs
 from harness.errors import UserError
 from harness.settings import Settings, flag, parameters_file, positive
 
@@ -194,6 +196,27 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(X_resumed, X_expected)
     assert np.random.randint(1 << 30) == random_after
     assert read_log(tmp_path / "b") == resumed_run.history
+
+
+def test_ctrl_c_during_a_checkpoint_write_reports_the_checkpoint_on_disk(tmp_path, monkeypatch):
+    """SIGINT arriving while epoch 3's checkpoint is written: the write completes first, the line says epoch 3,
+    and the rerun resumes after epoch 3."""
+    real_save = Checkpoint.save
+    saves = []
+
+    def save_interrupted_at_the_third(self, *args):
+        saves.append(1)
+        if len(saves) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_save(self, *args)
+
+    monkeypatch.setattr(Checkpoint, "save", save_interrupted_at_the_third)
+    with pytest.raises(UserError, match="interrupted .*keeps the checkpoint after epoch 3 of 5"):
+        run(FakeFunctions(), tmp_path)
+    monkeypatch.setattr(Checkpoint, "save", real_save)
+    resumed_fns = FakeFunctions(epochs_done=3)
+    run(resumed_fns, tmp_path)
+    assert [LR for _, LR in resumed_fns.train_batches] == [0.0625, 0.0625, 0.03125, 0.03125]
 
 
 def test_a_lost_log_line_is_rewritten_and_a_finished_run_prints_its_result(tmp_path, capsys):
