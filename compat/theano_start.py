@@ -1,10 +1,11 @@
 """Shim: Theano's start-up failures as one ``error:`` line naming the flag that fixes them.
 
 ``import theano`` reads ``THEANO_FLAGS`` and makes its compile directory (under ``$HOME/.theano``) at import time,
-before any command runs: a bad flag value or an unwritable directory would end in a traceback, and a GPU that
-cannot be opened (``device=cuda`` without a driver) is logged with a traceback and then silently replaced by the
-CPU. :func:`start` imports Theano and turns each into one line and exit status 1 (there is no command around an
-import to do it); a flag Theano does not know, which it ignores, gets one ``warning:`` line, and Ctrl-C during the
+before any command runs: a bad flag value or an unwritable directory would end in a traceback, a GPU that cannot be
+opened (``device=cuda`` without a driver) is logged with a traceback and then silently replaced by the CPU, and a
+C++ compiler that is not there (``cxx=``) is found only when the first graph compiles. :func:`start` imports Theano
+and turns each into one line and exit status 1 (there is no command around an import to do it); a flag Theano does
+not know, which it ignores, gets one ``warning:`` line, and Ctrl-C during the
 import one line and exit status 130.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import importlib
 import logging
 import os
+import shutil
 import sys
 import warnings
 from typing import Iterator, List, NoReturn
@@ -95,4 +97,10 @@ def start(module: str) -> None:
             "THEANO_FLAGS asks for device=%s, which cannot be opened (%s): run on a machine with a working GPU "
             "driver (README: Running on a GPU; in Docker, start the container with `--gpus all`), or remove "
             "device=%s to compute on the CPU" % (device, reason, device)
+        )
+    cxx = str(theano.config.cxx)
+    if cxx and shutil.which(cxx) is None:  # found only when the first graph compiles, after data loading
+        _fail(
+            "THEANO_FLAGS=%r names cxx=%s, which is not a program here: correct cxx, or leave it out for g++ "
+            "(apt-get install g++)" % (flags, cxx)
         )

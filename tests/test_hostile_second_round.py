@@ -284,8 +284,12 @@ def _one_error_line(done: subprocess.CompletedProcess, status: int, message: str
             r"Theano cannot make its compile directory .*/dev/null/\.theano.*: set "
             r"THEANO_FLAGS=base_compiledir=<a writable folder> \(or make \$HOME writable\)",
         ),
+        (
+            {"THEANO_FLAGS": "cxx=/nonexistent/g++"},
+            r"names cxx=/nonexistent/g\+\+, which is not a program here: correct cxx, or leave it out for g\+\+",
+        ),
     ],
-    ids=["bad flag value", "unwritable compiledir", "unwritable HOME"],
+    ids=["bad flag value", "unwritable compiledir", "unwritable HOME", "no such compiler"],
 )
 def test_theano_start_up_failures_are_one_line_naming_the_fix(env, message):
     _one_error_line(_python("import compat", **env), 1, message)
