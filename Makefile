@@ -51,7 +51,7 @@ $(STAMP):
 test: $(STAMP) ## the whole test suite (the real-data tests read the MNIST of $(PYLEARN2_DATA_PATH)/mnist)
 	$(PYTHON) -m pytest
 
-test-fast: $(STAMP) ## the test suite without the slow trainings on real data
+test-fast: $(STAMP) ## the test suite without the tests that train (marked slow): about 3 minutes on 2 CPU cores
 	$(PYTHON) -m pytest -m "not slow"
 
 LINTERS := $(VENV)/bin/ruff $(VENV)/bin/hadolint
