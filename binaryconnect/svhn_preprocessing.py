@@ -19,14 +19,13 @@ from datasets import pytables_file, svhn
 from datasets.gcn import global_contrast_normalize
 from datasets.lcn import ALL_CHANNELS, FAITHFUL_CHANNELS, lcn_rows
 from datasets.paths import folder_from_env
+from harness import lock
 from harness.errors import ArgumentParser, UserError, command
 from harness.files import ensure_space, writable_file
-from harness.lock import locked
 from harness.progress import Progress
 
 SETS = ("splitted_train", "valid", "test")
 PREPROCESS_COMMAND = "make svhn-preprocess"
-LOCK = ".lock"  # in the output folder, held while preprocessing
 DEVIATION = "a DEVIATION from the original, whose LeCunLCN normalizes channel 0 only"
 UNMARKED_RAW = ("%s holds raw pixels and no completion marker (a copy of the source?); it is left untouched: "
                 "delete it and rerun")
@@ -183,7 +182,7 @@ def preprocess(sets: Sequence[str] = SETS, data_path: Optional[str] = None, loca
         writable_file(output)
         writable_file(output.with_name(output.name + ".partial"))
     busy = "%s is in use by another SVHN preprocessing (%%s): wait for it to end, then rerun" % folder
-    with locked(folder / LOCK, busy):
+    with lock.locked(folder / lock.NAME, busy):
         for source, output in zip(sources, outputs):
             preprocess_file(source, output, channels, slab)
 

@@ -11,10 +11,8 @@ from typing import Callable, Dict, List, Optional
 
 from datasets import cifar10, mnist, svhn
 from datasets.paths import data_root
+from harness import lock
 from harness.errors import ArgumentParser, UserError, command
-from harness.lock import locked
-
-LOCK = ".lock"  # in the data folder, held while downloading
 
 DATASETS: Dict[str, Callable[[Path], None]] = {
     "cifar10": cifar10.download,
@@ -45,7 +43,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         fetch_into(root, names)
         return
     busy = "%s is in use by another download (%%s): wait for it to end, then rerun" % root
-    with locked(root / LOCK, busy):
+    with lock.locked(root / lock.NAME, busy):
         fetch_into(root, names)
 
 

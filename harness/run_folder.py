@@ -21,9 +21,7 @@ from compat.number_format import py2_str
 
 import contextlib
 import os
-import re
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type
@@ -31,16 +29,15 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type
 import numpy as np
 
 import experiments
-from harness import epoch_log, manifest, stop
+from harness import epoch_log, lock, manifest, stop
 from harness.checkpoint import Checkpoint, Saved, is_saved_file, npz_crcs
 from harness.console import console_log, to_log_only
 from harness.errors import INTERRUPTED, Finished, Stopped, UserError, error_line
-from harness.files import ensure_space, process_alive, writable_file, write_npz
-from harness.lock import locked
+from harness.files import ensure_space, writable_file, write_npz
 from harness.progress import duration, progress
 from harness.settings import Settings
 
-CHECKPOINT, LOG, CONSOLE, LOCK = "checkpoint.npz", "log.jsonl", "console.log", ".lock"
+CHECKPOINT, LOG, CONSOLE = "checkpoint.npz", "log.jsonl", "console.log"
 
 
 class RunFolder:
@@ -146,7 +143,7 @@ def _prepare(run: RunFolder) -> None:
             "cannot make --output-dir %s (%s): choose another --output-dir" % (folder, error.strerror)
         ) from None
     for path in (
-        folder / LOCK,
+        folder / lock.NAME,
         folder / CONSOLE,
         folder / manifest.NAME,
         run.log_path,
@@ -155,20 +152,6 @@ def _prepare(run: RunFolder) -> None:
         run.parameters_path,
     ):
         writable_file(path)
-
-
-def running(folder: Path) -> Optional[str]:
-    """What the lock file says of the process running in ``folder`` (``process PID on HOST since TIME``), or None
-    when no run holds it: the file is emptied when a run ends, and a killed run's process on this machine is gone.
-    Only reads (a run on another machine is taken at its word)."""
-    try:
-        holder = (folder / LOCK).read_text(errors="replace").strip()
-    except OSError:
-        return None
-    match = re.match(r"process (\d+) on (\S+) ", holder)
-    if not holder or (match and match.group(2) == socket.gethostname() and not process_alive(int(match.group(1)))):
-        return None
-    return holder
 
 
 def _device_notice(settings: Settings) -> None:
@@ -286,12 +269,12 @@ def start(settings_class: Type[Settings], argv: Optional[Sequence[str]]) -> Iter
         "--output-dir %s is in use by another run (%%s): wait for it to end, or choose another --output-dir"
         % run.folder
     )
-    with locked(run.folder / LOCK, busy) as holder, console_log(run.folder / CONSOLE):
+    with lock.locked(run.folder / lock.NAME, busy) as holder, console_log(run.folder / CONSOLE):
         try:
             if holder:
                 print(
                     "note: taking over %s from a run that ended without releasing it (%s)"
-                    % (run.folder / LOCK, holder),
+                    % (run.folder / lock.NAME, holder),
                     file=sys.stderr,
                     flush=True,
                 )

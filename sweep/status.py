@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from harness import lock
 from harness.errors import ArgumentParser, UserError, command
-from harness.run_folder import LOG, running
+from harness.run_folder import LOG
 from results.compare import read_log
 from sweep import plan
 
@@ -42,7 +43,7 @@ def row(folder: Path, seed: str, how: Dict[str, str], queued: Optional[Dict[str,
     run = folder / ("seed-%s" % seed)
     job = how.get("job")
     slurm = "-" if not job else job if queued is None else "%s %s" % (job, queued.get(job, "not in the queue"))
-    holder = running(run)
+    holder = lock.holder(run / lock.NAME)
     try:
         last: Optional[dict] = read_log(run / LOG)[-1]
     except UserError:
