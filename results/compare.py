@@ -96,39 +96,6 @@ class Group(NamedTuple):
         return [run.epochs[-1]["test_error_rate"] for run in self.runs]
 
 
-def read_log(path: Path) -> List[Dict[str, Any]]:
-    """The records of a ``log.jsonl``, one per epoch from epoch 1; a UserError names the file and line at fault."""
-    if not path.is_file():
-        raise UserError("%s is missing (the run has not finished an epoch yet)" % path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(
-            "%s is not text (byte %d is not UTF-8): it is damaged; rerun the run's training command, "
-            "which rewrites it from the checkpoint" % (path, error.start)
-        ) from None
-    except OSError as error:
-        raise UserError("%s cannot be read (%s)" % (path, error.strerror)) from None
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        where = "%s line %d" % (path, number)
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError("%s is not valid JSON (%s)" % (where, error)) from None
-        if not isinstance(record, dict):
-            raise UserError("%s is not a JSON object" % where)
-        bad = [key for key in epoch_log.KEYS if not isinstance(record.get(key), (int, float))]
-        if bad:
-            raise UserError("%s: %s missing or not a number" % (where, ", ".join(bad)))
-        if record["epoch"] != number:
-            raise UserError("%s: epoch %s where epoch %d was expected" % (where, record["epoch"], number))
-        records.append(record)
-    if not records:
-        raise UserError("%s has no epochs" % path)
-    return records
-
-
 def read_run(folder: Path, name: str) -> Run:
     """One run folder; a UserError says why it cannot be compared."""
     recorded = manifest.read(folder)
@@ -139,7 +106,7 @@ def read_run(folder: Path, name: str) -> Run:
         experiments.by_name(recorded["experiment"]),
         bool(recorded.get("paper_settings")),
         recorded["settings"],
-        read_log(folder / "log.jsonl"),
+        epoch_log.read_log(folder / "log.jsonl"),
     )
 
 

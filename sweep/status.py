@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from harness import lock
+from harness import epoch_log, lock
 from harness.errors import ArgumentParser, UserError, command
 from harness.run_folder import LOG
-from results.compare import read_log
 from sweep import plan
 
 COLUMNS = ("seed", "epoch", "state", "best epoch", "test error %", "slurm")
@@ -45,7 +44,7 @@ def row(folder: Path, seed: str, how: Dict[str, str], queued: Optional[Dict[str,
     slurm = "-" if not job else job if queued is None else "%s %s" % (job, queued.get(job, "not in the queue"))
     holder = lock.holder(run / lock.NAME)
     try:
-        last: Optional[dict] = read_log(run / LOG)[-1]
+        last: Optional[dict] = epoch_log.read_log(run / LOG)[-1]
     except UserError:
         last = None
     if last is None:
