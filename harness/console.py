@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Optional
 
-from harness.files import WRITE_FAILURES, write_failure
+from harness.files import reporting_write_failures
 
 _log: Optional[IO[str]] = None
 
@@ -88,13 +88,15 @@ class _Tee:
         self.stream, self.log, self.path = stream, log, path
 
     def write(self, text: str) -> int:
-        _to_log(self.path, lambda: self.log.write(text))
+        with reporting_write_failures(self.path):
+            self.log.write(text)
         self.stream.write(text)
         return len(text)
 
     def flush(self) -> None:
         self.stream.flush()
-        _to_log(self.path, self.log.flush)
+        with reporting_write_failures(self.path):
+            self.log.flush()
 
     def isatty(self) -> bool:
         return self.stream.isatty()
@@ -103,25 +105,12 @@ class _Tee:
         return self.stream.fileno()
 
 
-def _to_log(path: Path, write: Callable[[], Any]) -> None:
-    try:
-        write()
-    except OSError as error:
-        if error.errno in WRITE_FAILURES:
-            raise write_failure(error, path) from None
-        raise
-
-
 @contextlib.contextmanager
 def console_log(path: Path) -> Iterator[None]:
     """Append stdout and stderr to ``path`` for the duration of the block (line-buffered)."""
     global _log
-    try:
+    with reporting_write_failures(path):
         log = open(path, "a", buffering=1, encoding="utf-8")
-    except OSError as error:
-        if error.errno in WRITE_FAILURES:
-            raise write_failure(error, path) from None
-        raise
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr, _log = _Tee(stdout, log, path), _Tee(stderr, log, path), log
     try:

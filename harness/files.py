@@ -89,6 +89,18 @@ def write_failure(error: OSError, path: PathLike) -> UserError:
     )
 
 
+@contextlib.contextmanager
+def reporting_write_failures(path: PathLike) -> Iterator[None]:
+    """A write failure the user can fix (full disk, read-only folder) met in the block, while writing ``path``,
+    raised as its UserError (:func:`write_failure`); any other error as it is."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in WRITE_FAILURES:
+            raise write_failure(error, path) from None
+        raise
+
+
 def free_bytes(folder: PathLike) -> int:
     """Bytes an unprivileged writer may still use on the file system of ``folder``."""
     st = os.statvfs(folder)

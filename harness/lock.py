@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from harness.errors import UserError
-from harness.files import WRITE_FAILURES, process_alive, writable_file, write_failure
+from harness.files import process_alive, reporting_write_failures, writable_file
 from harness.manifest import now
 
 NAME = ".lock"  # the lock file's name in the folder it guards
@@ -40,14 +40,10 @@ def locked(path: Path, busy: str) -> Iterator[str]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(busy % (holder or "a process that has not written its name yet")) from None
-        try:
+        with reporting_write_failures(path):
             os.ftruncate(fd, 0)
             os.pwrite(fd, (HOLDER % (os.getpid(), socket.gethostname(), now()) + "\n").encode(), 0)
             os.fsync(fd)
-        except OSError as error:
-            if error.errno in WRITE_FAILURES:
-                raise write_failure(error, path) from None
-            raise
         try:
             yield holder
         finally:
