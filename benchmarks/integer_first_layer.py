@@ -1,5 +1,5 @@
 """``python -m benchmarks.integer_first_layer``: where the exact integer first layer (deploy.pixels,
-``first_layer="pixels"``) and the float path (Theano's float32 sgemm, bit for bit Theano's scores) disagree, on the
+``first_layer="pixels"``) and the float path (Theano's float32 sums, bit for bit Theano's scores) disagree, on the
 10,000 MNIST test images (``data/mnist``, ``make download-mnist``).
 
 The network is a finished run's (``RUN_DIR``) or, without one, the paper-size MLP with random parameters

@@ -1,23 +1,26 @@
-"""``PackedNetwork``: a deploy file (deploy.export) run with XNOR + popcount on packed words; NumPy only.
+"""``PackedNetwork``: a deploy file (deploy.export) run with XNOR + popcount on packed words; NumPy (a C compiler
+for the fast kernels).
 
 Exact: the scores are bit for bit those of Theano's deterministic pass on the exporting machine
-(docs/EXPORT.md, "Exactness"). The first layer is float32 (real inputs times ±1 weights, through the sgemm
-Theano calls); every later layer is integer arithmetic on sign bits; each hidden unit is +1 iff its integer
+(docs/EXPORT.md, "Exactness"). The first layer is float32 (real inputs times ±1 weights, summed as the sgemm
+Theano calls sums them: by the C library in that sgemm's order where it is found, deploy.first_order, else by the
+sgemm); every later layer is integer arithmetic on sign bits; each hidden unit is +1 iff its integer
 pre-activation reaches its threshold; max-pooling takes the integer pre-activations (trap 8); the output
 layer's scores are read from the exported table of Theano's own batch norm outputs.
 """
 
 import zipfile
 from pathlib import Path
-from typing import List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Callable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from deploy import kernels, layout, pixels
 from deploy.errors import DeployError
+from deploy.first_order import SgemmOrder
 
-FIRST_LAYERS = ("float", "pixels")
+FIRST_LAYERS = ("float", "sgemm", "pixels")
 CHUNK = 16  # images per float32 first-layer product
 
 
@@ -86,18 +89,40 @@ def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b)[:rows, :columns]
 
 
-def first_preactivation(layer: Layer, X: np.ndarray) -> np.ndarray:
+def first_preactivation(
+    layer: Layer, X: np.ndarray, order: Optional[SgemmOrder] = None, first_sums: Optional[Callable] = None
+) -> np.ndarray:
     """z' = x . w' (float32): (N, units), or (N, out_h, out_w, filters) for a convolution computed as CorrMM
-    does: zero-padded image patches (channel, row, column) times the flipped filters, one image at a time."""
+    does: zero-padded image patches (channel, row, column) times the flipped filters, one image at a time. Through the
+    sgemm, or summed in its ``order`` (deploy.first_order) by ``first_sums`` (a C backend's) where that is found."""
     if layer.kind == "dense":
-        return sgemm(X.reshape(len(X), -1), layer.weights)
+        rows = X.reshape(len(X), -1)
+        split = None if order is None else order.split(len(rows), first_sums)
+        return sgemm(rows, layer.weights) if split is None else order.sums(first_sums, rows, split)
     (kh, kw), (ph, pw) = layer.filter_size, layer.pad
     padded = np.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    patches = sliding_window_view(padded, (kh, kw), axis=(2, 3)).transpose(0, 1, 4, 5, 2, 3)
-    out_h, out_w = patches.shape[-2:]
-    columns = np.ascontiguousarray(patches).reshape(len(X), -1, out_h * out_w)
-    z = np.stack([sgemm(layer.weights, image) for image in columns])
-    return z.reshape(len(X), -1, out_h, out_w).transpose(0, 2, 3, 1)
+    out_size = _conv_size(layer)
+    split = None if order is None else order.split(out_size[0] * out_size[1], first_sums)
+    if split is None:
+        windows = sliding_window_view(padded, (kh, kw), axis=(2, 3)).transpose(0, 1, 4, 5, 2, 3)
+        columns = np.ascontiguousarray(windows).reshape(len(X), layer.fan_in, -1)  # CorrMM's, image by image
+        z = np.stack([sgemm(layer.weights, image).T for image in columns])
+    else:
+        z = order.conv_sums(first_sums, padded, layer.filter_size, split)
+    return z.reshape((len(X),) + out_size + (-1,))
+
+
+def _conv_size(layer: Layer) -> Tuple[int, int]:
+    return layout.conv_output_size(layer.input_shape[1], layer.input_shape[2], layer.filter_size, layer.pad)
+
+
+def sgemm_order(layer: Layer) -> SgemmOrder:
+    """The first layer's sign bits, to be summed in the order of the sgemm it is computed with (deploy.first_order)."""
+    if layer.kind == "dense":
+        return SgemmOrder(layer.weights, lambda v: sgemm(v, layer.weights))
+    return SgemmOrder(
+        np.ascontiguousarray(layer.weights.T), lambda v: sgemm(layer.weights, np.ascontiguousarray(v.T)).T
+    )
 
 
 def _packed_input(layer: Layer, packed: np.ndarray, channels: int) -> np.ndarray:
@@ -126,6 +151,18 @@ class PackedNetwork:
         self._integer_first = (
             pixels.IntegerFirstLayer(layers[0].weights, layers[0].threshold) if first_layer == "pixels" else None
         )
+        self.first_order = sgemm_order(layers[0]) if first_layer == "float" else None
+
+    @property
+    def first_layer_path(self) -> str:
+        """How the first layer has been computed, in words."""
+        if self.first_layer == "pixels":
+            return "exact integers (8-bit pixels)"
+        if self.first_order is None or not isinstance(self.backend, kernels.CKernels):
+            return "float32 by the BLAS's sgemm"
+        return "float32 in the sgemm's order by the C library where found (blocks per product size: %s)" % (
+            self.first_order.described() or "none yet"
+        )
 
     @property
     def threads(self) -> int:
@@ -146,8 +183,10 @@ class PackedNetwork:
         deploy.export.export_arrays(network) or an open np.load of the file. ``backend``: 'auto' (C if it builds,
         else NumPy), 'c' or 'numpy'; ``kernel``: the C popcount kernel, 'auto' (the fastest this CPU runs) or one of
         deploy.kernels.KERNELS; ``threads``: the C kernel's threads (default: the CPUs this process may use);
-        ``first_layer``: 'float' (Theano's float32 sgemm, bit for bit its scores) or 'pixels' (inputs must be 8-bit
-        pixels scaled as the MNIST scripts scale them; the first layer's sums in exact integers, deploy.pixels).
+        ``first_layer``: 'float' (Theano's float32 sums, bit for bit its scores: summed by the C library in the order
+        of the sgemm, deploy.first_order, or by the sgemm where that order is not found), 'sgemm' (always the sgemm)
+        or 'pixels' (inputs must be 8-bit pixels scaled as the MNIST scripts scale them; the first layer's sums in
+        exact integers, deploy.pixels).
         DeployError if they are not a runnable network."""
         try:
             if "format" not in arrays or str(arrays["format"]) != layout.FORMAT:
@@ -208,22 +247,23 @@ class PackedNetwork:
                 kept.append(np.where(bits.transpose(0, 3, 1, 2) if bits.ndim == 4 else bits, 1, -1).astype(np.int8))
         raise DeployError("the file has no output layer")
 
-    @staticmethod
-    def _first_layer(layer: Layer, X: np.ndarray) -> np.ndarray:
-        """The first stage's packed sign bits from its float32 sums: one sgemm for a dense layer (as Theano's Dot22),
-        a convolution's one image at a time anyway (as CorrMM), in chunks of CHUNK images that stay in the cache."""
+    def _first_layer(self, layer: Layer, X: np.ndarray) -> np.ndarray:
+        """The first stage's packed sign bits from its float32 sums: one product for a dense layer (as Theano's Dot22),
+        a convolution's in chunks of CHUNK images that stay in the cache (CorrMM's sgemm: one image at a time). In
+        the sgemm's order by the C backend where it is found, else by the sgemm."""
+        c = isinstance(self.backend, kernels.CKernels)
+        order, first_sums = (self.first_order, self.backend.first_sums) if c else (None, None)
         chunk = CHUNK if layer.kind == "conv" else max(1, len(X))
-        return np.concatenate(
-            [
-                layout.pack(
-                    kernels.max_pool(
-                        first_preactivation(layer, X[start : start + chunk]), layer.flipped, layer.pool_size
-                    )
-                    >= layer.threshold
-                )
-                for start in range(0, len(X), chunk)
-            ]
-        )
+        signs = [
+            self.backend.first_signs(
+                first_preactivation(layer, X[start : start + chunk], order, first_sums),
+                layer.flipped,
+                layer.threshold,
+                layer.pool_size,
+            )
+            for start in range(0, len(X), chunk)
+        ]
+        return signs[0] if len(signs) == 1 else np.concatenate(signs)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """float32 scores (N, classes) of inputs X (N,) + input_shape: Theano's deterministic output."""

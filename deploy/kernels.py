@@ -6,7 +6,9 @@ with ctypes, and a pure NumPy fallback (NumPy 1.24 has no bitwise_count: a 16-bi
 ``conv_dot(act, weights, channels, pad)``: act (images, H, W, words), weights (filters, kh, kw, words)
 -> int32 (images, out_h, out_w, filters). Both compute s = (valid inputs) - 2 * popcount(a XOR w).
 ``sign_pack(pre, flipped, threshold, pool_size)``: a hidden stage's int32 sums (images, [H, W,] units) max-pooled
-(``max_pool``), compared with the thresholds and packed: uint64 (images, [H', W',] words(units)).
+(``max_pool``), compared with the thresholds and packed: uint64 (images, [H', W',] words(units)); ``first_signs`` the
+same for the first stage's float32 sums. The C library also sums the first layer in a given order (``first_sums``,
+deploy.first_order).
 
 The C library holds several popcount kernels (``KERNELS``: portable C, POPCNT, AVX2, AVX-512 VPOPCNTDQ) and runs the
 ones the CPU has; ``kernel="auto"`` takes the fastest. It splits each product over ``threads`` threads (by default
@@ -81,6 +83,8 @@ class NumpyKernels:
     ) -> np.ndarray:
         return layout.pack(max_pool(pre, flipped, pool_size) >= threshold)
 
+    first_signs = sign_pack
+
     def dense_dot(self, act: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
         s = np.empty((len(act), len(weights)), dtype=np.int32)
         rows = max(1, CHUNK_BYTES // weights.nbytes)
@@ -114,7 +118,10 @@ _CTYPES = {"int": ctypes.c_int, "int64_t": ctypes.c_int64, "void": None}
 _CTYPES.update(
     ("%s%s_t *" % (const, name), np.ctypeslib.ndpointer(dtype=name, flags="C_CONTIGUOUS"))
     for const in ("", "const ")
-    for name in ("uint64", "int32", "uint8")
+    for name in ("uint64", "int64", "int32", "uint8")
+)
+_CTYPES.update(
+    ("%sfloat *" % const, np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")) for const in ("", "const ")
 )
 _PROTOTYPE = re.compile(r"^(\w+) (\w+)\((.*)\);$")
 _PARAMETER = re.compile(r"^(.*?)\s*\b\w+$")
@@ -206,11 +213,70 @@ class CKernels:
                 np.ascontiguousarray(flipped, dtype=np.uint8),
                 np.ascontiguousarray(threshold, dtype=np.int32),
                 out,
+                KERNELS.index(self.kernel),
                 self.threads,
                 self.grain,
             )
         )
         return out
+
+    def first_signs(
+        self, pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray, pool_size: Tuple[int, int]
+    ) -> np.ndarray:
+        """sign_pack of the first stage's float32 sums (float_signs where it has no pooling)."""
+        if tuple(pool_size) != (1, 1):
+            return layout.pack(max_pool(pre, flipped, pool_size) >= threshold)
+        pre = np.ascontiguousarray(pre, dtype=np.float32)
+        out = np.empty(pre.shape[:-1] + (layout.words(pre.shape[-1]),), dtype=np.uint64)
+        rows = int(np.prod(pre.shape[:-1]))
+        self._check(
+            self._library.float_signs(
+                pre,
+                rows,
+                pre.shape[-1],
+                np.ascontiguousarray(threshold, dtype=np.float32),
+                out,
+                KERNELS.index(self.kernel),
+                self.threads,
+                self.grain,
+            )
+        )
+        return out
+
+    def first_sums(
+        self,
+        v: np.ndarray,
+        at: np.ndarray,
+        grid: Tuple[int, int, int],
+        strides: Tuple[int, int, int],
+        bits: np.ndarray,
+        units: int,
+        bounds: np.ndarray,
+    ) -> np.ndarray:
+        """float32 (images * height * width, units) for grid = (images, height, width): row (image, y, x) sums the
+        terms ±v.flat[image * strides[0] + y * strides[1] + x * strides[2] + at[k]], k < len(at), block by block
+        between ``bounds`` (the BLAS's order, deploy.first_order); ``bits`` (words(units), len(at)) uint64, bit u % 64
+        of bits[u // 64, k] set where unit u's weight k is +1."""
+        v = np.ascontiguousarray(v, dtype=np.float32)
+        z = np.empty((int(np.prod(grid)), units), dtype=np.float32)
+        self._check(
+            self._library.first_sums(
+                v,
+                at,
+                len(at),
+                *grid,
+                *strides,
+                bits,
+                units,
+                bounds,
+                len(bounds) - 1,
+                z,
+                KERNELS.index(self.kernel),
+                self.threads,
+                self.grain,
+            )
+        )
+        return z
 
     def conv_dot(self, act: np.ndarray, weights: np.ndarray, channels: int, pad: Tuple[int, int]) -> np.ndarray:
         act = np.ascontiguousarray(act)

@@ -61,7 +61,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--first-layer",
         choices=FIRST_LAYERS,
         default="float",
-        help="float (Theano's scores, bit for bit; default) or pixels (exact integers, docs/EXPORT.md)",
+        help="float (Theano's scores, bit for bit; default), sgemm (the same, always through the BLAS) or pixels "
+        "(exact integers, docs/EXPORT.md)",
     )
     args = parser.parse_args(argv)
     model = args.model or trained.chosen_folder(args) / "packed.npz"
