@@ -9,6 +9,10 @@
  * arithmetic), the POPCNT instruction, AVX2 (a 4-bit lookup with vpshufb, summed with vpsadbw), AVX-512 VPOPCNTDQ.
  * The vector kernels are compiled for their instruction set with target attributes and chosen at run time, so one
  * build runs on any x86-64 CPU.
+ *
+ * Besides the popcount products (dense_dot, conv_dot) and the hidden stages' thresholds (sign_pack), the library sums
+ * the float32 first layer in a given order of additions (first_sums: the sgemm's, found by deploy/first_order.py) and
+ * thresholds it (float_signs). Every function shares its work among a pool of threads kept between calls (parallel).
  */
 #include <pthread.h>
 #include <stdint.h>
