@@ -13,7 +13,8 @@ sgemm's in every bit. The C library (``first_sums``) then sums in that order fro
 float32 weights' memory). Where no split matches (another BLAS), the engine keeps calling the sgemm.
 """
 
-from typing import Callable, Dict, Iterator, Optional, Tuple
+import functools
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -39,15 +40,11 @@ def openblas_split(n: int, q: int, unroll: int) -> Split:
     return tuple(bounds)
 
 
-def splits(n: int) -> Iterator[Split]:
+@functools.lru_cache(maxsize=None)
+def splits(n: int) -> Tuple[Split, ...]:
     """Every distinct split of n terms, the largest first block first (one block first of all)."""
-    seen = set()
-    for q in range(n, 0, -1):
-        for unroll in UNROLLS:
-            split = openblas_split(n, q, unroll)
-            if split not in seen:
-                seen.add(split)
-                yield split
+    every = (openblas_split(n, q, unroll) for q in range(n, 0, -1) for unroll in UNROLLS)
+    return tuple(dict.fromkeys(every))
 
 
 def sign_bits(weights: np.ndarray) -> np.ndarray:
