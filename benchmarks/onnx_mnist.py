@@ -9,7 +9,6 @@ engine does, and the seconds per image of both at batch 1 and batch 100 (median 
 import compat  # noqa: F401  (must precede theano and lasagne)
 
 import os
-import platform
 import tempfile
 from pathlib import Path
 from typing import List, Optional
@@ -17,23 +16,12 @@ from typing import List, Optional
 import numpy as np
 
 from benchmarks.mnist_mlp import positive_int, timed
-from benchmarks.packed import randomize
+from benchmarks.packed import cpu_model, randomize
 from binarynet.mnist import MNISTSettings, build_mlp
 from deploy import onnx_graph
 from deploy.engine import PackedNetwork
 from deploy.export import export
 from harness.errors import ArgumentParser, UserError, command
-
-
-def cpu_model() -> str:
-    """lscpu's "Model name", from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 @command

@@ -7,10 +7,10 @@ the reduction axis: the terms of a block one by one from 0, then each block's su
 the kernel's unroll) depends on its version and the CPU's kernels, and on the product's size: OpenBLAS 0.3.21 sums
 small products in one block (its small-matrix kernel) and rounds the halves otherwise on one thread than threaded.
 
-``SgemmOrder.bounds(rows)`` finds the split for products of ``rows`` rows at its first use: the splits that matched
-other sizes first, then every split, largest blocks first, on a random probe, keeping the first whose sums equal the
-sgemm's in every bit. The C library (``first_sums``) then sums in that order from the weights' sign bits (1/32 of the
-float32 weights' memory). Where no split matches (another BLAS), the engine keeps calling the sgemm.
+``SgemmOrder.split(rows, first_sums)`` finds the split for products of ``rows`` rows at its first use: the splits
+that matched other sizes first, then every split, largest blocks first, on two random probes, keeping the first whose
+sums equal the sgemm's in every bit. The C library (``first_sums``) then sums in that order from the weights' sign
+bits (1/32 of the float32 weights' memory). Where no split matches (another BLAS), the engine keeps calling the sgemm.
 """
 
 import functools

@@ -71,19 +71,18 @@ def max_pool(pre: np.ndarray, flipped: np.ndarray, pool_size: Tuple[int, int]) -
     return s.reshape(images, height // ph, ph, width // pw, pw, channels).max(axis=(2, 4)) * orient
 
 
+def pooled_signs(pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray, pool_size: Tuple[int, int]) -> np.ndarray:
+    """A stage's sums (int32 or float32) max-pooled (``max_pool``), compared with the thresholds, packed; NumPy."""
+    return layout.pack(max_pool(pre, flipped, pool_size) >= threshold)
+
+
 class NumpyKernels:
     """The fallback: XOR of broadcast words, popcounts looked up 16 bits at a time; one thread."""
 
     name = "numpy"
     kernel = "numpy"
     threads = 1
-
-    def sign_pack(
-        self, pre: np.ndarray, flipped: np.ndarray, threshold: np.ndarray, pool_size: Tuple[int, int]
-    ) -> np.ndarray:
-        return layout.pack(max_pool(pre, flipped, pool_size) >= threshold)
-
-    first_signs = sign_pack
+    sign_pack = first_signs = staticmethod(pooled_signs)
 
     def dense_dot(self, act: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
         s = np.empty((len(act), len(weights)), dtype=np.int32)
@@ -225,7 +224,7 @@ class CKernels:
     ) -> np.ndarray:
         """sign_pack of the first stage's float32 sums (float_signs where it has no pooling)."""
         if tuple(pool_size) != (1, 1):
-            return layout.pack(max_pool(pre, flipped, pool_size) >= threshold)
+            return pooled_signs(pre, flipped, threshold, pool_size)
         pre = np.ascontiguousarray(pre, dtype=np.float32)
         out = np.empty(pre.shape[:-1] + (layout.words(pre.shape[-1]),), dtype=np.uint64)
         rows = int(np.prod(pre.shape[:-1]))
